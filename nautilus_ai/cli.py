@@ -1,10 +1,44 @@
-"""The ``nautilus-ai`` command line."""
+"""The ``nautilus-ai`` command line: one command per job, thin over the packages.
+
+Errors raised on purpose (:mod:`nautilus_ai.errors`) become one red line and the exit code of
+:func:`~nautilus_ai.errors.exit_code_for` (2 for bad input or config).
+"""
+
+import functools
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from nautilus_ai import __version__
+from nautilus_ai.errors import NautilusAIError, exit_code_for
 
-app = typer.Typer(help="nautilus-ai: research, backtest and run ML-driven NautilusTrader strategies.")
+app = typer.Typer(
+    help="nautilus-ai: research, backtest and run ML-driven NautilusTrader strategies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Ingest data into a ParquetDataCatalog and inspect it.", no_args_is_help=True)
+features_app = typer.Typer(
+    help="Build feature sets by replaying the catalog through the FeatureActor.", no_args_is_help=True
+)
+backtest_app = typer.Typer(help="Walk-forward backtests.", no_args_is_help=True)
+learn_app = typer.Typer(help="Models and the model registry.", no_args_is_help=True)
+registry_app = typer.Typer(help="The model registry.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(features_app, name="features")
+app.add_typer(backtest_app, name="backtest")
+app.add_typer(learn_app, name="learn")
+learn_app.add_typer(registry_app, name="registry")
+
+console = Console(stderr=True)
+out = Console()
 
 
 def _version(value: bool) -> None:
@@ -15,6 +49,255 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """Research, backtest and run ML-driven NautilusTrader strategies."""
+
+
+def handles_errors[F: Callable[..., Any]](func: F) -> F:
+    """Turn nautilus-ai errors into one clear line and the matching exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NautilusAIError as e:
+            console.print(f"[bold red]error:[/] {type(e).__name__}: {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exit_code_for(e)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
+    """Yield a ``progress(stage, done, total)`` callback drawing one rich bar per stage."""
+    with Progress(
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total)
+            bars.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+# ----------------------------------------------------------------------------------------------- catalog
+@catalog_app.command("ingest")
+@handles_errors
+def catalog_ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest", exists=True)],
+    catalog: Annotated[
+        Path, typer.Option("--catalog", help="ParquetDataCatalog folder (created if missing)")
+    ],
+    instruments: Annotated[
+        Path | None,
+        typer.Option("--instruments", help="Instruments file (TOML) mapping files to instruments"),
+    ] = None,
+    instrument_id: Annotated[
+        str | None, typer.Option("--instrument-id", help="Instrument of every file, e.g. XYZ.XNAS")
+    ] = None,
+    kind: Annotated[
+        str, typer.Option("--kind", help="With --instrument-id: equity, fx, crypto_spot, ...")
+    ] = "equity",
+    bar_spec: Annotated[
+        str | None,
+        typer.Option("--bar-spec", help="With --instrument-id: e.g. 1-DAY-LAST (default: detected)"),
+    ] = None,
+    price_precision: Annotated[int, typer.Option("--price-precision", help="With --instrument-id")] = 2,
+    data_kind: Annotated[
+        str, typer.Option("--data-kind", help="auto, bars, trades, quotes or vendor")
+    ] = "auto",
+    column: Annotated[
+        list[str] | None, typer.Option("--column", help="Column mapping FILE_COLUMN=CANONICAL (repeatable)")
+    ] = None,
+    timezone: Annotated[str | None, typer.Option("--timezone", help="Timezone of naive timestamps")] = None,
+    outlier_sigmas: Annotated[
+        float, typer.Option("--outlier-sigmas", help="Return outlier threshold")
+    ] = 10.0,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Apply reported fixes (drop duplicates, sort, drop bad rows)")
+    ] = False,
+) -> None:
+    """Validate files and load them into a ParquetDataCatalog (source files are never modified)."""
+    from nautilus_ai.catalog.ingest import IngestOptions, ingest_paths
+    from nautilus_ai.catalog.instruments import InstrumentSpec, load_instruments_file
+    from nautilus_ai.errors import ConfigError
+
+    specs = load_instruments_file(instruments) if instruments else []
+    if instrument_id:
+        try:
+            specs.append(
+                InstrumentSpec(
+                    id=instrument_id, kind=kind, bar_spec=bar_spec, price_precision=price_precision
+                )  # type: ignore[arg-type]
+            )
+        except ValueError as e:
+            raise ConfigError(f"--instrument-id {instrument_id}: {e}") from None
+    if not specs:
+        raise ConfigError("no instruments: pass --instruments FILE or --instrument-id ID")
+    column_map = {}
+    for item in column or []:
+        if "=" not in item:
+            raise ConfigError(
+                f"--column {item!r}: expected FILE_COLUMN=CANONICAL, e.g. --column Date=timestamp"
+            )
+        source, target = item.split("=", 1)
+        column_map[source] = target
+    try:
+        options = IngestOptions(
+            data_kind=data_kind,  # type: ignore[arg-type]
+            column_map=column_map,
+            timezone=timezone,
+            outlier_sigmas=outlier_sigmas,
+            repair=repair,
+        )
+    except ValueError as e:
+        raise ConfigError(f"ingest options: {e}") from None
+    with progress_bars() as progress:
+        report = ingest_paths(paths, catalog, specs, options, progress=progress)
+    out.print(report.summary_text())
+    out.print(f"catalog: {catalog.resolve()}")
+
+
+@catalog_app.command("inspect")
+@handles_errors
+def catalog_inspect(
+    catalog: Annotated[Path, typer.Option("--catalog", help="ParquetDataCatalog folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """List the catalog's instruments, data types, time ranges and counts."""
+    from nautilus_ai.catalog.inspect import inspect_catalog
+
+    summary = inspect_catalog(catalog)
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
+        return
+    rows = list(summary.rows())
+    table = Table(title=f"catalog {catalog}")
+    for name in rows[0].keys() if rows else ["data type", "identifier", "first", "last", "count"]:
+        table.add_column(str(name))
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    out.print(table)
+
+
+# ----------------------------------------------------------------------------------------------- features
+@features_app.command("build")
+@handles_errors
+def features_build(
+    config: Annotated[Path, typer.Option("--config", help="Experiment config (TOML)")],
+    out_path: Annotated[Path, typer.Option("--out", help="Parquet file of FeatureVectors to write")],
+    catalog: Annotated[
+        Path | None, typer.Option("--catalog", help="Catalog (overrides data.catalog of the config)")
+    ] = None,
+    to_catalog: Annotated[
+        bool, typer.Option("--to-catalog", help="Also write the FeatureVectors into the catalog")
+    ] = False,
+) -> None:
+    """Replay the catalog through the FeatureActor and persist the FeatureVectors."""
+    import msgspec
+
+    from nautilus_ai.backtest.node_config import feature_replay_run
+    from nautilus_ai.backtest.runner import BacktestJob, run_backtest_job
+    from nautilus_ai.config import load_experiment
+    from nautilus_ai.errors import ConfigError
+
+    cfg = load_experiment(config).with_catalog(str(catalog) if catalog else None)
+    if cfg.data.catalog is None:
+        raise ConfigError("no catalog: set [data] catalog in the config or pass --catalog")
+    run = feature_replay_run(cfg, str(Path(cfg.data.catalog).resolve()), str(out_path.resolve()))
+    if to_catalog:
+        actors = list(run.engine.actors)
+        recorder = actors[-1]
+        actors[-1] = msgspec.structs.replace(
+            recorder, config={**recorder.config, "catalog_path": str(Path(cfg.data.catalog).resolve())}
+        )
+        run = msgspec.structs.replace(run, engine=msgspec.structs.replace(run.engine, actors=actors))
+    with progress_bars() as progress:
+        progress("features", 0, 1)
+        run_backtest_job(BacktestJob("features", run))
+        progress("features", 1, 1)
+    out.print(f"features: {out_path.resolve()}")
+
+
+# ----------------------------------------------------------------------------------------------- backtest
+@backtest_app.command("walkforward")
+@handles_errors
+def backtest_walkforward(
+    config: Annotated[Path, typer.Option("--config", help="Experiment config (TOML)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder; the run goes in OUT/<run_id>/")],
+    catalog: Annotated[
+        Path | None, typer.Option("--catalog", help="Catalog (overrides data.catalog of the config)")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Parallel backtest processes")] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run-id", help="Run id (default: time, name and config hash)")
+    ] = None,
+) -> None:
+    """Run a walk-forward backtest of the AI pipeline and write its report."""
+    from nautilus_ai.backtest.walkforward import run_walkforward
+    from nautilus_ai.config import load_experiment
+
+    cfg = load_experiment(config).with_catalog(str(catalog) if catalog else None)
+    if workers is not None:
+        cfg = cfg.model_copy(update={"walkforward": cfg.walkforward.model_copy(update={"workers": workers})})
+    with progress_bars() as progress:
+        result = run_walkforward(cfg, out_dir, run_id=run_id, progress=progress)
+    oos, bh = result.metrics["out_of_sample"], result.metrics["buy_and_hold"]
+    table = Table(title=f"walk-forward {result.run_id}: {len(result.folds)} folds")
+    table.add_column("metric")
+    table.add_column("out-of-sample", justify="right")
+    table.add_column("buy & hold", justify="right")
+    for key in (
+        "total_return",
+        "cagr",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "max_drawdown",
+        "volatility",
+        "n_trades",
+    ):
+        table.add_row(key, _fmt(oos.get(key)), _fmt(bh.get(key)))
+    out.print(table)
+    out.print(f"report: {result.report_path.resolve()}")
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+# ----------------------------------------------------------------------------------------------- learn
+@registry_app.command("list")
+@handles_errors
+def registry_list(
+    registry: Annotated[Path, typer.Option("--registry", help="Model registry folder")] = Path(
+        "runs/registry"
+    ),
+    name: Annotated[str | None, typer.Option("--name", help="Only this model name")] = None,
+) -> None:
+    """List the registered model versions."""
+    from nautilus_ai.learning.registry import ModelRegistry
+
+    table = Table(title=f"models in {registry}")
+    for column in ("version", "status", "train window", "seed", "created"):
+        table.add_column(column)
+    for record in ModelRegistry(registry).list(name):
+        table.add_row(
+            record.version_id,
+            record.status,
+            f"{record.train_start} → {record.train_end}",
+            str(record.seed),
+            str(record.created_at),
+        )
+    out.print(table)

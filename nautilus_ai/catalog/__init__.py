@@ -1,0 +1,1 @@
+"""Ingestion, validation, custom data types and storage of nautilus-ai data."""

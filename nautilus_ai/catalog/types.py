@@ -6,8 +6,6 @@ published) and ``ts_init`` (when nautilus-ai knew it), round-trips through the
 only use an object at or after its ``ts_init``.
 """
 
-
-
 from collections.abc import Mapping, Sequence
 
 import numpy as np

@@ -1,0 +1,275 @@
+"""Builders that turn an ExperimentConfig into NautilusTrader BacktestRunConfigs.
+
+Actors and strategies are referenced by import path (``ImportableActorConfig``,
+``ImportableStrategyConfig``), so the same configs run in a plain NautilusTrader node script
+(``examples/backtest_node.py``) and in a live TradingNode.
+"""
+
+from collections.abc import Sequence
+
+from nautilus_trader.backtest.config import (
+    BacktestDataConfig,
+    BacktestEngineConfig,
+    BacktestRunConfig,
+    BacktestVenueConfig,
+)
+from nautilus_trader.config import (
+    ImportableActorConfig,
+    ImportableStrategyConfig,
+    LoggingConfig,
+    RiskEngineConfig,
+)
+from nautilus_trader.model.data import BarType
+
+from nautilus_ai.config import ExperimentConfig
+
+_FEATURE_ACTOR = "nautilus_ai.indicators.feature_actor"
+_FEATURE_RECORDER = "nautilus_ai.indicators.feature_recorder"
+_SIGNAL_ACTOR = "nautilus_ai.learning.signal_actor"
+_EQUITY_RECORDER = "nautilus_ai.backtest.equity_recorder"
+_ML_STRATEGY = "nautilus_ai.strategies.ml_strategy"
+_BASELINES = "nautilus_ai.strategies.baselines"
+
+
+def periods_per_year(cfg: ExperimentConfig) -> float:
+    """Return the bars per year used to annualize: the config's value, else inferred from the bar spec.
+
+    Daily bars count 252 trading days a year; intraday bars count every interval of a 365.25-day
+    year (24/7 markets). Set ``[strategy] periods_per_year`` for anything else.
+    """
+    if cfg.strategy.periods_per_year is not None:
+        return cfg.strategy.periods_per_year
+    step, unit = cfg.data.bar_spec.split("-")[:2]
+    seconds = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86_400, "WEEK": 7 * 86_400}.get(unit)
+    if seconds is None:
+        raise ValueError(
+            f"cannot infer periods_per_year for bar spec {cfg.data.bar_spec}: set it in [strategy]"
+        )
+    if unit == "DAY":
+        return 252.0 / int(step)
+    if unit == "WEEK":
+        return 52.0 / int(step)
+    return 365.25 * 86_400 / (seconds * int(step))
+
+
+def venue_names(cfg: ExperimentConfig) -> list[str]:
+    """Return the distinct venues of the config's instruments, in order."""
+    return list(dict.fromkeys(iid.rsplit(".", 1)[1] for iid in cfg.data.instruments))
+
+
+def venue_configs(cfg: ExperimentConfig) -> list[BacktestVenueConfig]:
+    """Return one simulated venue per distinct venue; the balance is split evenly between them."""
+    names = venue_names(cfg)
+    balance = cfg.venue.starting_balance / len(names)
+    return [
+        BacktestVenueConfig(
+            name=name,
+            oms_type=cfg.venue.oms_type,
+            account_type=cfg.venue.account_type,
+            base_currency=cfg.venue.currency,
+            starting_balances=[f"{balance:.2f} {cfg.venue.currency}"],
+            bar_execution=True,
+        )
+        for name in names
+    ]
+
+
+def bar_data_configs(cfg: ExperimentConfig, catalog: str) -> list[BacktestDataConfig]:
+    """Return the catalog bar feeds of every instrument."""
+    return [
+        BacktestDataConfig(
+            catalog_path=catalog,
+            data_cls="nautilus_trader.model.data:Bar",
+            instrument_id=iid,
+            bar_spec=cfg.data.bar_spec,
+        )
+        for iid in cfg.data.instruments
+    ]
+
+
+def feature_actor_configs(cfg: ExperimentConfig) -> list[ImportableActorConfig]:
+    """Return one FeatureActor per instrument."""
+    spec = cfg.features.model_dump()
+    return [
+        ImportableActorConfig(
+            actor_path=f"{_FEATURE_ACTOR}:FeatureActor",
+            config_path=f"{_FEATURE_ACTOR}:FeatureActorConfig",
+            config={
+                "component_id": f"FeatureActor-{iid}",
+                "instrument_id": iid,
+                "bar_type": bt,
+                "spec": spec,
+            },
+        )
+        for iid, bt in zip(cfg.data.instruments, cfg.data.bar_types(), strict=True)
+    ]
+
+
+def signal_actor_configs(
+    cfg: ExperimentConfig, registry_path: str, model_version: str
+) -> list[ImportableActorConfig]:
+    """Return one SignalActor per instrument, all serving ``model_version``."""
+    return [
+        ImportableActorConfig(
+            actor_path=f"{_SIGNAL_ACTOR}:SignalActor",
+            config_path=f"{_SIGNAL_ACTOR}:SignalActorConfig",
+            config={
+                "component_id": f"SignalActor-{iid}",
+                "instrument_id": iid,
+                "registry_path": registry_path,
+                "model_version": model_version,
+                "long_threshold": cfg.model.long_threshold,
+                "short_threshold": cfg.model.short_threshold,
+                "horizon_bars": cfg.label.horizon_bars,
+            },
+        )
+        for iid in cfg.data.instruments
+    ]
+
+
+def ml_strategy_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[ImportableStrategyConfig]:
+    """Return one MLStrategy per instrument; the portfolio volatility target is split between them.
+
+    With ``n`` instruments each position targets ``target_volatility / sqrt(n)`` (equal risk,
+    uncorrelated approximation) and is capped at ``max_weight / n`` of equity.
+    """
+    n = len(cfg.data.instruments)
+    s = cfg.strategy
+    return [
+        ImportableStrategyConfig(
+            strategy_path=f"{_ML_STRATEGY}:MLStrategy",
+            config_path=f"{_ML_STRATEGY}:MLStrategyConfig",
+            config={
+                "order_id_tag": f"{i:03d}",
+                "instrument_id": iid,
+                "bar_type": bt,
+                "target_volatility": s.target_volatility / n**0.5,
+                "volatility_window": cfg.features.volatility_window,
+                "periods_per_year": periods_per_year(cfg),
+                "max_weight": s.max_weight / n,
+                "allow_short": s.allow_short,
+                "min_confidence": s.min_confidence,
+                "rebalance_band": s.rebalance_band,
+                "trade_start": trade_start,
+            },
+        )
+        for i, (iid, bt) in enumerate(zip(cfg.data.instruments, cfg.data.bar_types(), strict=True))
+    ]
+
+
+def buy_and_hold_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[ImportableStrategyConfig]:
+    """Return the equal-weight buy-and-hold baseline: one BuyAndHold per instrument."""
+    n = len(cfg.data.instruments)
+    return [
+        ImportableStrategyConfig(
+            strategy_path=f"{_BASELINES}:BuyAndHold",
+            config_path=f"{_BASELINES}:BuyAndHoldConfig",
+            config={
+                "order_id_tag": f"{i:03d}",
+                "instrument_id": iid,
+                "bar_type": bt,
+                "weight": 0.99 / n,
+                "trade_start": trade_start,
+            },
+        )
+        for i, (iid, bt) in enumerate(zip(cfg.data.instruments, cfg.data.bar_types(), strict=True))
+    ]
+
+
+def feature_recorder_config(cfg: ExperimentConfig, output_path: str) -> ImportableActorConfig:
+    """Return the FeatureRecorder that writes every instrument's FeatureVectors to ``output_path``."""
+    return ImportableActorConfig(
+        actor_path=f"{_FEATURE_RECORDER}:FeatureRecorder",
+        config_path=f"{_FEATURE_RECORDER}:FeatureRecorderConfig",
+        config={"instrument_ids": list(cfg.data.instruments), "output_path": output_path},
+    )
+
+
+def equity_recorder_config(cfg: ExperimentConfig, output_path: str) -> ImportableActorConfig:
+    """Return the EquityRecorder that samples the summed account equity on every bar."""
+    return ImportableActorConfig(
+        actor_path=f"{_EQUITY_RECORDER}:EquityRecorder",
+        config_path=f"{_EQUITY_RECORDER}:EquityRecorderConfig",
+        config={"bar_types": cfg.data.bar_types(), "venues": venue_names(cfg), "output_path": output_path},
+    )
+
+
+def run_config(
+    cfg: ExperimentConfig,
+    catalog: str,
+    *,
+    start: str | None,
+    end: str | None,
+    actors: Sequence[ImportableActorConfig] = (),
+    strategies: Sequence[ImportableStrategyConfig] = (),
+    trader_id: str = "NAUTILUS_AI-001",
+) -> BacktestRunConfig:
+    """Return a BacktestRunConfig over the config's bars with the given actors and strategies."""
+    for bt in cfg.data.bar_types():
+        BarType.from_str(bt)  # fail early with NautilusTrader's own message on a bad bar spec
+    return BacktestRunConfig(
+        venues=venue_configs(cfg),
+        data=bar_data_configs(cfg, catalog),
+        engine=BacktestEngineConfig(
+            trader_id=trader_id,
+            logging=LoggingConfig(log_level="ERROR", bypass_logging=True),
+            risk_engine=RiskEngineConfig(bypass=False),
+            actors=list(actors),
+            strategies=list(strategies),
+        ),
+        start=start,
+        end=end,
+        dispose_on_completion=False,
+        raise_exception=True,
+    )
+
+
+def feature_replay_run(cfg: ExperimentConfig, catalog: str, output_path: str) -> BacktestRunConfig:
+    """Return the run that replays the catalog through the FeatureActors and records the vectors."""
+    return run_config(
+        cfg,
+        catalog,
+        start=cfg.data.start,
+        end=cfg.data.end,
+        actors=[*feature_actor_configs(cfg), feature_recorder_config(cfg, output_path)],
+    )
+
+
+def ml_run(
+    cfg: ExperimentConfig,
+    catalog: str,
+    *,
+    registry_path: str,
+    model_version: str,
+    start: str,
+    end: str,
+    trade_start: str,
+    equity_path: str,
+) -> BacktestRunConfig:
+    """Return a test-window run of the whole chain: FeatureActor → SignalActor → MLStrategy."""
+    return run_config(
+        cfg,
+        catalog,
+        start=start,
+        end=end,
+        actors=[
+            *feature_actor_configs(cfg),
+            *signal_actor_configs(cfg, registry_path, model_version),
+            equity_recorder_config(cfg, equity_path),
+        ],
+        strategies=ml_strategy_configs(cfg, trade_start),
+    )
+
+
+def buy_and_hold_run(
+    cfg: ExperimentConfig, catalog: str, *, start: str, end: str, trade_start: str, equity_path: str
+) -> BacktestRunConfig:
+    """Return a test-window run of the buy-and-hold baseline on the same data and venue."""
+    return run_config(
+        cfg,
+        catalog,
+        start=start,
+        end=end,
+        actors=[equity_recorder_config(cfg, equity_path)],
+        strategies=buy_and_hold_configs(cfg, trade_start),
+    )

@@ -1,0 +1,165 @@
+"""Run BacktestNode jobs, each in its own process, and collect their results.
+
+NautilusTrader's engine is single-threaded and grows memory across runs in one process, so every
+run gets a fresh process (``spawn``); independent runs go to a process pool (ARCHITECTURE rule 7).
+"""
+
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from nautilus_trader.backtest.config import BacktestRunConfig
+from nautilus_trader.backtest.node import BacktestNode
+
+FILL_COLUMNS = ["ts", "instrument_id", "side", "quantity", "price", "notional", "commission", "strategy_id"]
+
+
+@dataclass
+class BacktestJob:
+    """One BacktestNode run: its config and the equity file its EquityRecorder writes (if any)."""
+
+    tag: str
+    run_config: BacktestRunConfig
+    equity_path: str | None = None
+
+
+@dataclass
+class BacktestJobResult:
+    """What a run produced: fills, closed positions, the equity samples and counts."""
+
+    tag: str
+    fills: pd.DataFrame
+    positions: pd.DataFrame
+    equity: pd.Series | None
+    total_orders: int
+    total_events: int
+    wall_seconds: float
+    errors: list[str] = field(default_factory=list)
+
+
+def run_backtest_job(job: BacktestJob) -> BacktestJobResult:
+    """Run ``job`` in this process with a BacktestNode and return its results."""
+    started = time.perf_counter()
+    node = BacktestNode(configs=[job.run_config])
+    try:
+        results = node.run()
+        engine = node.get_engine(job.run_config.id)
+        fills = fills_frame(engine.trader.generate_order_fills_report(), engine)
+        positions = positions_frame(engine.trader.generate_positions_report())
+        result = results[0]
+        equity = None
+        if job.equity_path is not None and Path(job.equity_path).exists():
+            frame = pd.read_parquet(job.equity_path)
+            equity = pd.Series(frame["equity"].to_numpy(), index=pd.DatetimeIndex(frame["ts"]), name="equity")
+        return BacktestJobResult(
+            tag=job.tag,
+            fills=fills,
+            positions=positions,
+            equity=equity,
+            total_orders=result.total_orders,
+            total_events=result.total_events,
+            wall_seconds=time.perf_counter() - started,
+        )
+    finally:
+        node.dispose()
+
+
+def fills_frame(report: pd.DataFrame, engine: object) -> pd.DataFrame:
+    """Return NautilusTrader's order-fills report as nautilus-ai's fills table (:data:`FILL_COLUMNS`)."""
+    if report is None or report.empty:
+        return pd.DataFrame(columns=FILL_COLUMNS)
+    cache = engine.cache  # type: ignore[attr-defined]
+    rows = []
+    for _, r in report.iterrows():
+        instrument = cache.instrument(_instrument_id(r["instrument_id"]))
+        qty = float(r["filled_qty"])
+        price = float(r["avg_px"])
+        multiplier = instrument.multiplier.as_double() if instrument is not None else 1.0
+        rows.append(
+            {
+                "ts": pd.Timestamp(r["ts_last"]),
+                "instrument_id": str(r["instrument_id"]),
+                "side": str(r["side"]),
+                "quantity": qty,
+                "price": price,
+                "notional": abs(qty * price * multiplier),
+                "commission": _money_total(r.get("commissions")),
+                "strategy_id": str(r["strategy_id"]),
+            }
+        )
+    return pd.DataFrame(rows, columns=FILL_COLUMNS).sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def positions_frame(report: pd.DataFrame) -> pd.DataFrame:
+    """Return the closed positions (round trips) with their realized PnL as floats."""
+    columns = ["instrument_id", "ts_opened", "ts_closed", "side", "realized_pnl"]
+    if report is None or report.empty:
+        return pd.DataFrame(columns=columns)
+    closed = report[report["ts_closed"].notna()] if "ts_closed" in report else report
+    return pd.DataFrame(
+        {
+            "instrument_id": closed["instrument_id"].astype(str).to_numpy(),
+            "ts_opened": pd.to_datetime(closed["ts_opened"], utc=True).to_numpy(),
+            "ts_closed": pd.to_datetime(closed["ts_closed"], utc=True).to_numpy(),
+            "side": closed["entry"].astype(str).to_numpy() if "entry" in closed else "",
+            "realized_pnl": [_money_total(v) for v in closed["realized_pnl"]],
+        },
+        columns=columns,
+    )
+
+
+def _instrument_id(value: object) -> object:
+    from nautilus_trader.model.identifiers import InstrumentId
+
+    return value if isinstance(value, InstrumentId) else InstrumentId.from_str(str(value))
+
+
+def _money_total(value: object) -> float:
+    """Return the amount of a Money, a '12.34 USD' string or a list of them (0.0 when empty)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, list | tuple):
+        return sum(_money_total(v) for v in value)
+    if hasattr(value, "as_double"):
+        return float(value.as_double())
+    text = str(value).strip().strip("[]")
+    if not text:
+        return 0.0
+    return sum(float(part.split()[0]) for part in text.split(",") if part.strip())
+
+
+def run_jobs(
+    jobs: Sequence[BacktestJob],
+    workers: int,
+    on_done: Callable[[BacktestJobResult], None] | None = None,
+) -> list[BacktestJobResult]:
+    """Run ``jobs`` in ``workers`` processes, a fresh process per job, and return results in job order.
+
+    A ``multiprocessing`` pool with ``maxtasksperchild=1`` gives every run a clean interpreter
+    (``concurrent.futures`` with ``max_tasks_per_child`` can hang on Python 3.12.1). The first
+    failing job's exception is raised and the pool is terminated.
+    """
+    if workers == 1 or len(jobs) == 1:
+        results = []
+        for job in jobs:
+            results.append(_run_in_fresh_process(job))
+            if on_done is not None:
+                on_done(results[-1])
+        return results
+    context = multiprocessing.get_context("spawn")
+    by_tag: dict[str, BacktestJobResult] = {}
+    with context.Pool(processes=min(workers, len(jobs)), maxtasksperchild=1) as pool:
+        for result in pool.imap_unordered(run_backtest_job, jobs):
+            by_tag[result.tag] = result
+            if on_done is not None:
+                on_done(result)
+    return [by_tag[job.tag] for job in jobs]
+
+
+def _run_in_fresh_process(job: BacktestJob) -> BacktestJobResult:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes=1, maxtasksperchild=1) as pool:
+        return pool.apply(run_backtest_job, (job,))

@@ -1,0 +1,336 @@
+"""The walk-forward runner: features once, then per fold train → register → backtest the test window.
+
+1. Replay the catalog through the FeatureActors in one BacktestNode run and record the
+   FeatureVectors (the training data comes from the same code path as live features).
+2. Cut rolling or anchored folds. For each fold, fit the model on the fold's training rows whose
+   label ends before the training window ends (purge), and register it.
+3. Backtest every test window in its own process with the whole chain (FeatureActor →
+   SignalActor → MLStrategy), warmed up on the bars before the window, and the buy-and-hold
+   baseline on the same data and venue.
+4. Stitch the out-of-sample equity of the folds, compute the metrics and write
+   ``config.toml``, ``metrics.json``, ``equity.parquet``, ``trades.parquet``, ``folds.json`` and
+   ``report.html`` under ``<out>/<run_id>/``.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from nautilus_trader.model.data import BarType
+from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+from nautilus_ai.backtest import node_config
+from nautilus_ai.backtest.folds import Fold, make_folds
+from nautilus_ai.backtest.metrics import compute_metrics
+from nautilus_ai.backtest.report import write_report
+from nautilus_ai.backtest.runner import BacktestJob, BacktestJobResult, run_backtest_job, run_jobs
+from nautilus_ai.catalog.atomic import atomic_write_text, write_parquet_atomic
+from nautilus_ai.config import ExperimentConfig
+from nautilus_ai.errors import ConfigError, DataError
+from nautilus_ai.learning.labels import forward_returns, label_end_times
+from nautilus_ai.learning.model import DirectionClassifier
+from nautilus_ai.learning.registry import ModelRegistry
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class WalkForwardResult:
+    """Where a walk-forward run wrote its results, and its headline numbers."""
+
+    run_id: str
+    run_dir: Path
+    report_path: Path
+    metrics: dict[str, dict]
+    folds: list[dict]
+    trades: pd.DataFrame
+
+
+def load_closes(catalog: str, cfg: ExperimentConfig) -> dict[str, pd.Series]:
+    """Return each instrument's bar closes from the catalog, indexed by ``ts_init`` (the bar close time)."""
+    cat = ParquetDataCatalog(catalog)
+    closes: dict[str, pd.Series] = {}
+    for iid, bt in zip(cfg.data.instruments, cfg.data.bar_types(), strict=True):
+        bars = cat.bars(bar_types=[str(BarType.from_str(bt))], start=cfg.data.start, end=cfg.data.end)
+        if not bars:
+            raise DataError(
+                f"no {bt} bars in the catalog for {iid}: ingest them first (nautilus-ai catalog ingest)",
+                file=catalog,
+            )
+        index = pd.DatetimeIndex([b.ts_init for b in bars], tz="UTC")
+        closes[iid] = pd.Series([b.close.as_double() for b in bars], index=index, name=iid)
+    return closes
+
+
+def training_frame(features: pd.DataFrame, closes: dict[str, pd.Series], horizon: int) -> pd.DataFrame:
+    """Join each FeatureVector row with its forward-return label and the label's end time.
+
+    The label of the bar at ``t`` is the return from ``t`` to ``t + horizon`` bars; it becomes known
+    at ``label_end`` (the later bar's time) and is NaN when that bar is past the data.
+    """
+    parts = []
+    for iid, close in closes.items():
+        rows = features[features["instrument_id"] == iid].copy()
+        rows.index = pd.DatetimeIndex(pd.to_datetime(rows["ts_init"], unit="ns", utc=True))
+        labels = pd.DataFrame(
+            {
+                "fwd_return": forward_returns(close, horizon),
+                "label_end": label_end_times(close.index, horizon),
+            },
+            index=close.index,
+        )
+        parts.append(rows.join(labels, how="left"))
+    frame = pd.concat(parts).sort_index(kind="stable")
+    frame.index.name = "ts"
+    return frame
+
+
+def fold_rows(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Return the labelled rows at ``start <= ts < end`` whose label is known before ``end`` (purged)."""
+    window = frame[(frame.index >= start) & (frame.index < end)]
+    return window[window["fwd_return"].notna() & (window["label_end"] < end)]
+
+
+def warmup_start(bar_times: pd.DatetimeIndex, test_start: pd.Timestamp, warmup_bars: int) -> pd.Timestamp:
+    """Return the time of the bar ``warmup_bars`` bars before ``test_start`` (or the first bar)."""
+    position = int(bar_times.searchsorted(test_start))
+    return bar_times[max(position - warmup_bars, 0)]
+
+
+def stitch_equity(segments: list[pd.Series], starting_balance: float) -> pd.Series:
+    """Chain the per-fold equity curves into one out-of-sample curve starting at ``starting_balance``.
+
+    Each fold starts with a fresh account, so the folds are joined by their returns: the stitched
+    curve compounds every fold's bar-to-bar returns in time order.
+    """
+    pieces = [s.pct_change().iloc[1:] for s in segments if len(s) > 1]
+    if not pieces:
+        return pd.Series(dtype=float)
+    returns = pd.concat(pieces)
+    start = segments[0].index[0]
+    curve = starting_balance * (1.0 + returns).cumprod()
+    return pd.concat([pd.Series([starting_balance], index=[start]), curve]).rename("equity")
+
+
+def window_equity(equity: pd.Series | None, fold: Fold, last: bool) -> pd.Series:
+    """Return the equity samples of the fold's test window (the end is inclusive for the last fold)."""
+    if equity is None or equity.empty:
+        return pd.Series(dtype=float)
+    upper = equity.index <= fold.test_end if last else equity.index < fold.test_end
+    return equity[(equity.index >= fold.test_start) & upper]
+
+
+def run_walkforward(
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    *,
+    run_id: str | None = None,
+    registry_path: Path | None = None,
+    progress: Progress | None = None,
+) -> WalkForwardResult:
+    """Run the walk-forward of ``cfg`` and write its results under ``out_dir/<run_id>/``."""
+    if cfg.data.catalog is None:
+        raise ConfigError("no catalog: set [data] catalog in the config or pass --catalog")
+    catalog = str(Path(cfg.data.catalog).resolve())
+    if not Path(catalog).is_dir():
+        raise ConfigError(f"catalog {catalog} does not exist: run `nautilus-ai catalog ingest` first")
+    notify = progress or (lambda stage, done, total: None)
+    run_id = run_id or f"{pd.Timestamp.now(tz='UTC'):%Y%m%d-%H%M%S}-{cfg.name}-{cfg.config_hash()[:8]}"
+    run_dir = Path(out_dir) / run_id
+    work_dir = run_dir / "work"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.toml", cfg.to_toml())
+    registry = ModelRegistry(Path(registry_path) if registry_path else Path(out_dir) / "registry")
+    spec = cfg.features.to_spec()
+
+    # 1. Features: one replay of the catalog through the FeatureActors.
+    notify("features", 0, 1)
+    closes = load_closes(catalog, cfg)
+    features_path = run_dir / "features.parquet"
+    run_backtest_job(
+        BacktestJob("features", node_config.feature_replay_run(cfg, catalog, str(features_path)))
+    )
+    features = pd.read_parquet(features_path)
+    if features.empty:
+        raise DataError(
+            "the feature replay produced no FeatureVectors: "
+            f"fewer bars than the warm-up ({spec.warmup_bars()} bars)"
+        )
+    frame = training_frame(features, closes, cfg.label.horizon_bars)
+    notify("features", 1, 1)
+
+    # 2. Folds, training and registration.
+    bar_times = pd.DatetimeIndex(sorted(set().union(*(c.index for c in closes.values()))))
+    folds = make_folds(
+        frame.index[0],
+        bar_times[-1],
+        pd.Timedelta(cfg.walkforward.train),
+        pd.Timedelta(cfg.walkforward.test),
+        pd.Timedelta(cfg.walkforward.step) if cfg.walkforward.step else None,
+        cfg.walkforward.scheme,
+    )
+    names = spec.feature_names()
+    warmup = cfg.walkforward.warmup_bars
+    if warmup is None:
+        warmup = spec.warmup_bars() + cfg.features.volatility_window + 5
+    fold_infos: list[dict] = []
+    jobs: list[BacktestJob] = []
+    for fold in folds:
+        notify("train", fold.index, len(folds))
+        train = fold_rows(frame, fold.train_start, fold.train_end)
+        if len(train) < 50 or train["fwd_return"].gt(0).nunique() < 2:
+            raise DataError(
+                f"fold {fold.index}: only {len(train)} labelled training rows between {fold.train_start} and "
+                f"{fold.train_end}: lengthen [walkforward] train or shorten the label horizon"
+            )
+        model = DirectionClassifier(params=dict(cfg.model.params), seed=cfg.seed).fit(
+            train[names].to_numpy(dtype=np.float64),
+            train["fwd_return"].gt(0).astype(int).to_numpy(),
+            names,
+            spec.fingerprint(),
+        )
+        test = fold_rows(frame, fold.test_start, fold.test_end + pd.Timedelta(1, "ns"))
+        model_metrics = _classification_metrics(model, train, test, names)
+        version = registry.register(
+            model,
+            name=cfg.model.name,
+            train_start=fold.train_start.isoformat(),
+            train_end=fold.train_end.isoformat(),
+            seed=cfg.seed,
+            params=dict(cfg.model.params),
+            metrics=model_metrics,
+        )
+        fold_infos.append({**fold.as_dict(), "model_version": version, "model_metrics": model_metrics})
+        start = warmup_start(bar_times, fold.test_start, warmup).isoformat()
+        end = fold.test_end.isoformat()
+        trade_start = fold.test_start.isoformat()
+        ml_equity = str(work_dir / f"fold{fold.index:03d}-ml-equity.parquet")
+        bh_equity = str(work_dir / f"fold{fold.index:03d}-bh-equity.parquet")
+        jobs.append(
+            BacktestJob(
+                f"ml-{fold.index}",
+                node_config.ml_run(
+                    cfg,
+                    catalog,
+                    registry_path=str(registry.root),
+                    model_version=version,
+                    start=start,
+                    end=end,
+                    trade_start=trade_start,
+                    equity_path=ml_equity,
+                ),
+                ml_equity,
+            )
+        )
+        jobs.append(
+            BacktestJob(
+                f"bh-{fold.index}",
+                node_config.buy_and_hold_run(
+                    cfg, catalog, start=start, end=end, trade_start=trade_start, equity_path=bh_equity
+                ),
+                bh_equity,
+            )
+        )
+    notify("train", len(folds), len(folds))
+
+    # 3. Out-of-sample backtests, in parallel processes.
+    done = [0]
+
+    def _on_done(_: BacktestJobResult) -> None:
+        done[0] += 1
+        notify("backtest", done[0], len(jobs))
+
+    notify("backtest", 0, len(jobs))
+    results = {r.tag: r for r in run_jobs(jobs, cfg.walkforward.workers, _on_done)}
+
+    # 4. Stitch, measure, write.
+    return _write_results(cfg, run_id, run_dir, folds, fold_infos, results)
+
+
+def _classification_metrics(
+    model: DirectionClassifier, train: pd.DataFrame, test: pd.DataFrame, names: list[str]
+) -> dict[str, float | int | None]:
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    def _scores(rows: pd.DataFrame) -> tuple[float | None, float | None]:
+        if rows.empty:
+            return None, None
+        y = rows["fwd_return"].gt(0).astype(int).to_numpy()
+        p = model.predict_proba(rows[names].to_numpy(dtype=np.float64))
+        accuracy = float(accuracy_score(y, p >= 0.5))
+        auc = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None
+        return accuracy, auc
+
+    train_accuracy, train_auc = _scores(train)
+    test_accuracy, test_auc = _scores(test)
+    return {
+        "n_train": len(train),
+        "n_test": len(test),
+        "train_accuracy": train_accuracy,
+        "train_auc": train_auc,
+        "test_accuracy": test_accuracy,
+        "test_auc": test_auc,
+    }
+
+
+def _write_results(
+    cfg: ExperimentConfig,
+    run_id: str,
+    run_dir: Path,
+    folds: list[Fold],
+    fold_infos: list[dict],
+    results: dict[str, BacktestJobResult],
+) -> WalkForwardResult:
+    ppy = node_config.periods_per_year(cfg)
+    ml_segments, bh_segments, fills, positions = [], [], [], []
+    for fold, info in zip(folds, fold_infos, strict=True):
+        last = fold.index == folds[-1].index
+        ml, bh = results[f"ml-{fold.index}"], results[f"bh-{fold.index}"]
+        ml_eq, bh_eq = window_equity(ml.equity, fold, last), window_equity(bh.equity, fold, last)
+        fold_fills = ml.fills[ml.fills["ts"] >= fold.test_start].assign(fold=fold.index)
+        fold_positions = ml.positions.assign(fold=fold.index)
+        ml_segments.append(ml_eq)
+        bh_segments.append(bh_eq)
+        fills.append(fold_fills)
+        positions.append(fold_positions)
+        info["metrics"] = compute_metrics(ml_eq, fold_fills, fold_positions, ppy=ppy)
+        info["buy_and_hold_metrics"] = compute_metrics(bh_eq, bh.fills, bh.positions, ppy=ppy)
+        info["orders"] = ml.total_orders
+    trades = pd.concat(fills, ignore_index=True) if fills else pd.DataFrame()
+    all_positions = pd.concat(positions, ignore_index=True) if positions else pd.DataFrame()
+    balance = cfg.venue.starting_balance
+    equity = stitch_equity(ml_segments, balance)
+    benchmark = stitch_equity(bh_segments, balance)
+    metrics = {
+        "out_of_sample": compute_metrics(equity, trades, all_positions, ppy=ppy),
+        "buy_and_hold": compute_metrics(benchmark, None, None, ppy=ppy),
+    }
+    summary = {"run_id": run_id, "config_hash": cfg.config_hash(), **metrics, "folds": fold_infos}
+    atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=2, default=str))
+    atomic_write_text(run_dir / "folds.json", json.dumps(fold_infos, indent=2, default=str))
+    write_parquet_atomic(
+        pd.DataFrame(
+            {
+                "ts": equity.index,
+                "strategy": equity.to_numpy(),
+                "buy_and_hold": benchmark.reindex(equity.index).to_numpy(),
+            }
+        ),
+        run_dir / "equity.parquet",
+    )
+    write_parquet_atomic(trades, run_dir / "trades.parquet")
+    report_path = write_report(
+        run_dir / "report.html",
+        title=f"Walk-forward: {cfg.name}",
+        run_id=run_id,
+        equity=equity,
+        benchmark=benchmark,
+        metrics=metrics,
+        folds=fold_infos,
+        config_text=cfg.to_toml(),
+        trades=trades,
+    )
+    return WalkForwardResult(run_id, run_dir, report_path, metrics, fold_infos, trades)

@@ -1,0 +1,172 @@
+"""The experiment config: one TOML file → pydantic models → NautilusTrader configs.
+
+Unknown keys are errors; the resolved config is saved beside every run's results with its hash
+(ARCHITECTURE rule 4). :func:`load_experiment` turns validation failures into a
+:class:`~nautilus_ai.errors.ConfigError` naming the file and the field.
+"""
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nautilus_ai.errors import ConfigError
+from nautilus_ai.indicators.feature_spec import FeatureSpec
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSection(_Section):
+    """Where the data comes from: the catalog, the instruments and their bars."""
+
+    catalog: str | None = Field(
+        None, description="ParquetDataCatalog path (the CLI's --catalog overrides it)"
+    )
+    instruments: list[str] = Field(..., min_length=1, description="Instrument ids, e.g. AAPL.XNAS")
+    bar_spec: str = Field("1-DAY-LAST", description="Bar spec; bar type = '<instrument>-<bar_spec>-EXTERNAL'")
+    start: str | None = Field(None, description="First timestamp used (ISO), default: the data's start")
+    end: str | None = Field(None, description="Last timestamp used (ISO), default: the data's end")
+
+    def bar_types(self) -> list[str]:
+        """Return the bar type strings of the instruments."""
+        return [f"{iid}-{self.bar_spec}-EXTERNAL" for iid in self.instruments]
+
+
+class FeaturesSection(_Section):
+    """The FeatureSpec parameters (see :class:`~nautilus_ai.indicators.feature_spec.FeatureSpec`)."""
+
+    return_horizons: list[int] = [1, 5, 20]
+    rsi_period: int = 14
+    ema_periods: list[int] = [10, 30]
+    atr_period: int = 14
+    volatility_window: int = 20
+    volume_window: int = 20
+
+    def to_spec(self) -> FeatureSpec:
+        """Return the equivalent FeatureSpec."""
+        try:
+            return FeatureSpec(
+                return_horizons=tuple(self.return_horizons),
+                rsi_period=self.rsi_period,
+                ema_periods=tuple(self.ema_periods),
+                atr_period=self.atr_period,
+                volatility_window=self.volatility_window,
+                volume_window=self.volume_window,
+            )
+        except ValueError as e:
+            raise ConfigError(f"[features]: {e}") from e
+
+
+class LabelSection(_Section):
+    """The training label: the direction of the forward return over ``horizon_bars``."""
+
+    horizon_bars: int = Field(5, ge=1)
+
+
+class ModelSection(_Section):
+    """The stage-1 model and the thresholds that turn its probability into a direction."""
+
+    name: str = "direction"
+    kind: Literal["lightgbm"] = "lightgbm"
+    params: dict[str, Any] = {}
+    long_threshold: float = Field(0.55, ge=0.0, le=1.0)
+    short_threshold: float = Field(0.45, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> "ModelSection":
+        if self.short_threshold > self.long_threshold:
+            raise ValueError("short_threshold must be <= long_threshold")
+        return self
+
+
+class StrategySection(_Section):
+    """Sizing of MLStrategy: a portfolio volatility target split over the instruments."""
+
+    target_volatility: float = Field(0.10, gt=0.0, description="Annualized, for the whole portfolio")
+    max_weight: float = Field(1.0, gt=0.0, description="Cap on one position's notional / equity")
+    allow_short: bool = True
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0)
+    rebalance_band: float = Field(0.25, ge=0.0, lt=1.0)
+    periods_per_year: float | None = Field(None, gt=0.0, description="Default: inferred from the bar spec")
+
+
+class VenueSection(_Section):
+    """The simulated venue account."""
+
+    starting_balance: float = Field(1_000_000.0, gt=0.0)
+    currency: str = "USD"
+    oms_type: Literal["NETTING", "HEDGING"] = "NETTING"
+    account_type: Literal["MARGIN", "CASH"] = "MARGIN"
+
+
+class WalkForwardSection(_Section):
+    """The walk-forward windows."""
+
+    scheme: Literal["rolling", "anchored"] = "rolling"
+    train: str = Field("730D", description="Training window length (pandas Timedelta string)")
+    test: str = Field("182D", description="Test window length")
+    step: str | None = Field(None, description="Distance between folds, default: the test length")
+    warmup_bars: int | None = Field(None, ge=0, description="Bars replayed before each test window")
+    workers: int = Field(2, ge=1, description="Backtest processes run in parallel")
+
+    @field_validator("train", "test", "step")
+    @classmethod
+    def _is_timedelta(cls, value: str | None) -> str | None:
+        if value is not None and pd.Timedelta(value) <= pd.Timedelta(0):
+            raise ValueError(f"must be a positive duration, was {value!r}")
+        return value
+
+
+class ExperimentConfig(_Section):
+    """A whole experiment: data, features, label, model, strategy, venue and walk-forward."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 42
+    data: DataSection
+    features: FeaturesSection = FeaturesSection()
+    label: LabelSection = LabelSection()
+    model: ModelSection = ModelSection()
+    strategy: StrategySection = StrategySection()
+    venue: VenueSection = VenueSection()
+    walkforward: WalkForwardSection = WalkForwardSection()
+
+    def to_toml(self) -> str:
+        """Return the resolved config as TOML (defaults filled in, None values left out)."""
+        return tomli_w.dumps(self.model_dump(mode="json", exclude_none=True))
+
+    def config_hash(self) -> str:
+        """Return the hash of the resolved config."""
+        return hashlib.sha256(self.to_toml().encode()).hexdigest()[:12]
+
+    def with_catalog(self, catalog: str | None) -> "ExperimentConfig":
+        """Return a copy whose data section points at ``catalog`` (when given)."""
+        if catalog is None:
+            return self
+        return self.model_copy(update={"data": self.data.model_copy(update={"catalog": str(catalog)})})
+
+
+def parse_experiment(data: dict[str, Any], source: str = "<config>") -> ExperimentConfig:
+    """Validate a config mapping, raising :class:`ConfigError` that names ``source`` and the fields."""
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(f"[{'.'.join(str(p) for p in err['loc'])}] {err['msg']}" for err in e.errors())
+        raise ConfigError(f"{source}: {problems}") from None
+
+
+def load_experiment(path: Path | str) -> ExperimentConfig:
+    """Load and validate an experiment TOML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse_experiment(data, str(path))

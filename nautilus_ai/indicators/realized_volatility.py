@@ -1,0 +1,58 @@
+"""Realized volatility: the trailing standard deviation of one-bar log returns."""
+
+import math
+from collections import deque
+
+from nautilus_trader.indicators import Indicator
+from nautilus_trader.model.data import Bar
+
+from nautilus_ai.indicators.kernels import EMPTY_WINDOW, log_return, window_mean_std, window_push
+
+
+class RealizedVolatility(Indicator):
+    """The per-bar (not annualized) standard deviation (ddof=1) of the last ``window`` log returns.
+
+    Parameters
+    ----------
+    window : int
+        The number of returns in the window (>= 2).
+
+    """
+
+    def __init__(self, window: int) -> None:
+        if window < 2:
+            raise ValueError(f"RealizedVolatility: window must be >= 2, was {window}")
+        super().__init__(params=[window])
+        self.window = window
+        self.value = math.nan
+        self._returns: deque[float] = deque()
+        self._state = EMPTY_WINDOW
+        self._last_close = math.nan
+
+    def handle_bar(self, bar: Bar) -> None:
+        """Update the indicator with the bar's close."""
+        self.update_raw(bar.close.as_double())
+
+    def update_raw(self, close: float) -> None:
+        """Update the indicator with a close price."""
+        if not self.has_inputs:
+            self._set_has_inputs(True)
+            self._last_close = close
+            return
+        r = log_return(self._last_close, close)
+        self._last_close = close
+        if math.isnan(r):
+            return
+        old = self._returns.popleft() if len(self._returns) == self.window else None
+        self._returns.append(r)
+        self._state = window_push(self._state, r, old)
+        if len(self._returns) == self.window:
+            self.value = window_mean_std(self._state)[1]
+            if not self.initialized:
+                self._set_initialized(True)
+
+    def _reset(self) -> None:
+        self.value = math.nan
+        self._returns.clear()
+        self._state = EMPTY_WINDOW
+        self._last_close = math.nan

@@ -1,0 +1,51 @@
+"""Volume z-score: how unusual a bar's volume is against its trailing window."""
+
+import math
+from collections import deque
+
+from nautilus_trader.indicators import Indicator
+from nautilus_trader.model.data import Bar
+
+from nautilus_ai.indicators.kernels import EMPTY_WINDOW, window_mean_std, window_push, zscore
+
+
+class VolumeZScore(Indicator):
+    """The z-score of a bar's volume against the last ``window`` volumes (the current one included).
+
+    Parameters
+    ----------
+    window : int
+        The number of bars in the window (>= 2).
+
+    """
+
+    def __init__(self, window: int) -> None:
+        if window < 2:
+            raise ValueError(f"VolumeZScore: window must be >= 2, was {window}")
+        super().__init__(params=[window])
+        self.window = window
+        self.value = math.nan
+        self._volumes: deque[float] = deque()
+        self._state = EMPTY_WINDOW
+
+    def handle_bar(self, bar: Bar) -> None:
+        """Update the indicator with the bar's volume."""
+        self.update_raw(bar.volume.as_double())
+
+    def update_raw(self, volume: float) -> None:
+        """Update the indicator with a volume."""
+        if not self.has_inputs:
+            self._set_has_inputs(True)
+        old = self._volumes.popleft() if len(self._volumes) == self.window else None
+        self._volumes.append(volume)
+        self._state = window_push(self._state, volume, old)
+        if len(self._volumes) == self.window:
+            mean, std = window_mean_std(self._state)
+            self.value = zscore(volume, mean, std)
+            if not self.initialized:
+                self._set_initialized(True)
+
+    def _reset(self) -> None:
+        self.value = math.nan
+        self._volumes.clear()
+        self._state = EMPTY_WINDOW
