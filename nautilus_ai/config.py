@@ -89,7 +89,9 @@ class StrategySection(_Section):
     """Sizing of MLStrategy: a portfolio volatility target split over the instruments."""
 
     target_volatility: float = Field(0.10, gt=0.0, description="Annualized, for the whole portfolio")
-    max_weight: float = Field(1.0, gt=0.0, description="Cap on one position's notional / equity")
+    max_weight: float = Field(
+        1.0, gt=0.0, description="Gross leverage cap: each of n positions is capped at max_weight / n of equity"
+    )
     allow_short: bool = True
     min_confidence: float = Field(0.0, ge=0.0, le=1.0)
     rebalance_band: float = Field(0.25, ge=0.0, lt=1.0)

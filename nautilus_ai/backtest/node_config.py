@@ -54,24 +54,40 @@ def periods_per_year(cfg: ExperimentConfig) -> float:
 
 def venue_names(cfg: ExperimentConfig) -> list[str]:
     """Return the distinct venues of the config's instruments, in order."""
-    return list(dict.fromkeys(iid.rsplit(".", 1)[1] for iid in cfg.data.instruments))
+    return list(instruments_per_venue(cfg))
 
 
 def venue_configs(cfg: ExperimentConfig) -> list[BacktestVenueConfig]:
-    """Return one simulated venue per distinct venue; the balance is split evenly between them."""
-    names = venue_names(cfg)
-    balance = cfg.venue.starting_balance / len(names)
+    """Return one simulated venue per distinct venue.
+
+    The starting balance is split in proportion to each venue's number of instruments, so an
+    equal weight per instrument of its venue's equity is an equal weight of the whole portfolio.
+    """
+    counts = instruments_per_venue(cfg)
+    total = sum(counts.values())
     return [
         BacktestVenueConfig(
             name=name,
             oms_type=cfg.venue.oms_type,
             account_type=cfg.venue.account_type,
             base_currency=cfg.venue.currency,
-            starting_balances=[f"{balance:.2f} {cfg.venue.currency}"],
+            starting_balances=[f"{cfg.venue.starting_balance * count / total:.2f} {cfg.venue.currency}"],
             bar_execution=True,
         )
-        for name in names
+        for name, count in counts.items()
     ]
+
+
+def instruments_per_venue(cfg: ExperimentConfig) -> dict[str, int]:
+    """Return the number of the config's instruments on each venue, in order of first appearance."""
+    counts: dict[str, int] = {}
+    for iid in cfg.data.instruments:
+        counts[_venue(iid)] = counts.get(_venue(iid), 0) + 1
+    return counts
+
+
+def _venue(instrument_id: str) -> str:
+    return instrument_id.rsplit(".", 1)[1]
 
 
 def bar_data_configs(cfg: ExperimentConfig, catalog: str) -> list[BacktestDataConfig]:
@@ -130,10 +146,13 @@ def signal_actor_configs(
 def ml_strategy_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[ImportableStrategyConfig]:
     """Return one MLStrategy per instrument; the portfolio volatility target is split between them.
 
-    With ``n`` instruments each position targets ``target_volatility / sqrt(n)`` (equal risk,
-    uncorrelated approximation) and is capped at ``max_weight / n`` of equity.
+    With ``n`` instruments each position targets ``target_volatility / sqrt(n)`` of the portfolio
+    (equal risk, uncorrelated approximation) and is capped at ``max_weight / n`` of the portfolio.
+    A strategy sizes against its own venue's equity (``n_v / n`` of the portfolio, see
+    :func:`venue_configs`), so both are rescaled by ``n / n_v``.
     """
     n = len(cfg.data.instruments)
+    per_venue = instruments_per_venue(cfg)
     s = cfg.strategy
     return [
         ImportableStrategyConfig(
@@ -143,10 +162,10 @@ def ml_strategy_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[
                 "order_id_tag": f"{i:03d}",
                 "instrument_id": iid,
                 "bar_type": bt,
-                "target_volatility": s.target_volatility / n**0.5,
+                "target_volatility": s.target_volatility / n**0.5 * n / per_venue[_venue(iid)],
                 "volatility_window": cfg.features.volatility_window,
                 "periods_per_year": periods_per_year(cfg),
-                "max_weight": s.max_weight / n,
+                "max_weight": s.max_weight / per_venue[_venue(iid)],
                 "allow_short": s.allow_short,
                 "min_confidence": s.min_confidence,
                 "rebalance_band": s.rebalance_band,
@@ -158,8 +177,8 @@ def ml_strategy_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[
 
 
 def buy_and_hold_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[ImportableStrategyConfig]:
-    """Return the equal-weight buy-and-hold baseline: one BuyAndHold per instrument."""
-    n = len(cfg.data.instruments)
+    """Return the equal-weight buy-and-hold baseline: one BuyAndHold per instrument (99% invested)."""
+    per_venue = instruments_per_venue(cfg)
     return [
         ImportableStrategyConfig(
             strategy_path=f"{_BASELINES}:BuyAndHold",
@@ -168,7 +187,7 @@ def buy_and_hold_configs(cfg: ExperimentConfig, trade_start: str | None) -> list
                 "order_id_tag": f"{i:03d}",
                 "instrument_id": iid,
                 "bar_type": bt,
-                "weight": 0.99 / n,
+                "weight": 0.99 / per_venue[_venue(iid)],
                 "trade_start": trade_start,
             },
         )

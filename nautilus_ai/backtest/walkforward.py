@@ -285,7 +285,7 @@ def _write_results(
     results: dict[str, BacktestJobResult],
 ) -> WalkForwardResult:
     ppy = node_config.periods_per_year(cfg)
-    ml_segments, bh_segments, fills, positions = [], [], [], []
+    ml_segments, bh_segments, fills, positions, bh_fills = [], [], [], [], []
     for fold, info in zip(folds, fold_infos, strict=True):
         last = fold.index == folds[-1].index
         ml, bh = results[f"ml-{fold.index}"], results[f"bh-{fold.index}"]
@@ -295,6 +295,7 @@ def _write_results(
         ml_segments.append(ml_eq)
         bh_segments.append(bh_eq)
         fills.append(fold_fills)
+        bh_fills.append(bh.fills[bh.fills["ts"] >= fold.test_start].assign(fold=fold.index))
         positions.append(fold_positions)
         info["metrics"] = compute_metrics(ml_eq, fold_fills, fold_positions, ppy=ppy)
         info["buy_and_hold_metrics"] = compute_metrics(bh_eq, bh.fills, bh.positions, ppy=ppy)
@@ -306,7 +307,7 @@ def _write_results(
     benchmark = stitch_equity(bh_segments, balance)
     metrics = {
         "out_of_sample": compute_metrics(equity, trades, all_positions, ppy=ppy),
-        "buy_and_hold": compute_metrics(benchmark, None, None, ppy=ppy),
+        "buy_and_hold": compute_metrics(benchmark, pd.concat(bh_fills, ignore_index=True), None, ppy=ppy),
     }
     summary = {"run_id": run_id, "config_hash": cfg.config_hash(), **metrics, "folds": fold_infos}
     atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=2, default=str))
