@@ -38,7 +38,7 @@ app.add_typer(learn_app, name="learn")
 learn_app.add_typer(registry_app, name="registry")
 
 console = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -114,6 +114,26 @@ def catalog_ingest(
         typer.Option("--bar-spec", help="With --instrument-id: e.g. 1-DAY-LAST (default: detected)"),
     ] = None,
     price_precision: Annotated[int, typer.Option("--price-precision", help="With --instrument-id")] = 2,
+    size_precision: Annotated[int, typer.Option("--size-precision", help="With --instrument-id")] = 0,
+    currency: Annotated[str, typer.Option("--currency", help="With --instrument-id: quote currency")] = "USD",
+    timestamp: Annotated[
+        str,
+        typer.Option(
+            "--timestamp", help="With --instrument-id: the file's times mark the bar 'open' or 'close'"
+        ),
+    ] = "open",
+    session_close: Annotated[
+        str | None,
+        typer.Option(
+            "--session-close", help="With --instrument-id: local close time of daily bars, e.g. 16:00"
+        ),
+    ] = None,
+    calendar: Annotated[
+        str | None,
+        typer.Option(
+            "--calendar", help="With --instrument-id: exchange calendar for daily gap checks, e.g. XNYS"
+        ),
+    ] = None,
     data_kind: Annotated[
         str, typer.Option("--data-kind", help="auto, bars, trades, quotes or vendor")
     ] = "auto",
@@ -137,9 +157,20 @@ def catalog_ingest(
     if instrument_id:
         try:
             specs.append(
-                InstrumentSpec(
-                    id=instrument_id, kind=kind, bar_spec=bar_spec, price_precision=price_precision
-                )  # type: ignore[arg-type]
+                InstrumentSpec.model_validate(
+                    {
+                        "id": instrument_id,
+                        "kind": kind,
+                        "currency": currency,
+                        "bar_spec": bar_spec,
+                        "price_precision": price_precision,
+                        "size_precision": size_precision,
+                        "timestamp": timestamp,
+                        "timezone": timezone or "UTC",
+                        "session_close": session_close,
+                        "calendar": calendar,
+                    }
+                )
             )
         except ValueError as e:
             raise ConfigError(f"--instrument-id {instrument_id}: {e}") from None
@@ -182,12 +213,11 @@ def catalog_inspect(
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2, default=str))
         return
-    rows = list(summary.rows())
-    table = Table(title=f"catalog {catalog}")
-    for name in rows[0].keys() if rows else ["data type", "identifier", "first", "last", "count"]:
-        table.add_column(str(name))
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
+    table = Table(title=f"catalog {catalog}: {len(summary.instruments)} instrument(s)")
+    for name in ("data type", "identifier", "first", "last", "rows"):
+        table.add_column(name, justify="right" if name == "rows" else "left")
+    for row in summary.rows():
+        table.add_row(*row)
     out.print(table)
 
 

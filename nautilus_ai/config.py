@@ -90,7 +90,9 @@ class StrategySection(_Section):
 
     target_volatility: float = Field(0.10, gt=0.0, description="Annualized, for the whole portfolio")
     max_weight: float = Field(
-        1.0, gt=0.0, description="Gross leverage cap: each of n positions is capped at max_weight / n of equity"
+        1.0,
+        gt=0.0,
+        description="Gross leverage cap: each of n positions is capped at max_weight / n of equity",
     )
     allow_short: bool = True
     min_confidence: float = Field(0.0, ge=0.0, le=1.0)
@@ -116,6 +118,9 @@ class WalkForwardSection(_Section):
     step: str | None = Field(None, description="Distance between folds, default: the test length")
     warmup_bars: int | None = Field(None, ge=0, description="Bars replayed before each test window")
     workers: int = Field(2, ge=1, description="Backtest processes run in parallel")
+    runs_per_process: int = Field(
+        8, ge=1, description="Backtests a worker process runs before it is replaced by a fresh one"
+    )
 
     @field_validator("train", "test", "step")
     @classmethod

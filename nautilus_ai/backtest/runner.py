@@ -135,12 +135,16 @@ def run_jobs(
     jobs: Sequence[BacktestJob],
     workers: int,
     on_done: Callable[[BacktestJobResult], None] | None = None,
+    runs_per_process: int = 8,
 ) -> list[BacktestJobResult]:
-    """Run ``jobs`` in ``workers`` processes, a fresh process per job, and return results in job order.
+    """Run ``jobs`` in ``workers`` processes and return the results in job order.
 
-    A ``multiprocessing`` pool with ``maxtasksperchild=1`` gives every run a clean interpreter
-    (``concurrent.futures`` with ``max_tasks_per_child`` can hang on Python 3.12.1). The first
-    failing job's exception is raised and the pool is terminated.
+    Each worker process runs at most ``runs_per_process`` backtests one after the other and is
+    then replaced by a fresh one, which bounds NautilusTrader's memory growth across runs while
+    paying the interpreter start-up (≈3 s of imports) once per batch instead of once per run.
+    ``runs_per_process=1`` gives every run a clean interpreter. A ``multiprocessing`` pool is
+    used because ``concurrent.futures`` with ``max_tasks_per_child`` can hang on Python 3.12.1.
+    The first failing job's exception is raised and the pool is terminated.
     """
     if workers == 1 or len(jobs) == 1:
         results = []
@@ -151,7 +155,7 @@ def run_jobs(
         return results
     context = multiprocessing.get_context("spawn")
     by_tag: dict[str, BacktestJobResult] = {}
-    with context.Pool(processes=min(workers, len(jobs)), maxtasksperchild=1) as pool:
+    with context.Pool(processes=min(workers, len(jobs)), maxtasksperchild=runs_per_process) as pool:
         for result in pool.imap_unordered(run_backtest_job, jobs):
             by_tag[result.tag] = result
             if on_done is not None:

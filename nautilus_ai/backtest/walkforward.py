@@ -106,10 +106,10 @@ def stitch_equity(segments: list[pd.Series], starting_balance: float) -> pd.Seri
     Each fold starts with a fresh account, so the folds are joined by their returns: the stitched
     curve compounds every fold's bar-to-bar returns in time order.
     """
-    pieces = [s.pct_change().iloc[1:] for s in segments if len(s) > 1]
-    if not pieces:
+    segments = [s for s in segments if len(s) > 1]
+    if not segments:
         return pd.Series(dtype=float)
-    returns = pd.concat(pieces)
+    returns = pd.concat([s.pct_change().iloc[1:] for s in segments])
     start = segments[0].index[0]
     curve = starting_balance * (1.0 + returns).cumprod()
     return pd.concat([pd.Series([starting_balance], index=[start]), curve]).rename("equity")
@@ -244,7 +244,9 @@ def run_walkforward(
         notify("backtest", done[0], len(jobs))
 
     notify("backtest", 0, len(jobs))
-    results = {r.tag: r for r in run_jobs(jobs, cfg.walkforward.workers, _on_done)}
+    results = {
+        r.tag: r for r in run_jobs(jobs, cfg.walkforward.workers, _on_done, cfg.walkforward.runs_per_process)
+    }
 
     # 4. Stitch, measure, write.
     return _write_results(cfg, run_id, run_dir, folds, fold_infos, results)

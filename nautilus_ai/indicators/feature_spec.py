@@ -48,6 +48,12 @@ class FeatureSpec(NautilusConfig, frozen=True):
             )
         if not self.ema_periods or min(self.ema_periods) < 2:
             raise ValueError(f"FeatureSpec.ema_periods must be integers >= 2, was {self.ema_periods}")
+        for name in ("return_horizons", "ema_periods"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(
+                    f"FeatureSpec.{name} has repeated values {values}: each gives one feature name"
+                )
 
     def feature_names(self) -> list[str]:
         """Return the feature names in the order of a FeatureVector's values."""
@@ -64,9 +70,9 @@ class FeatureSpec(NautilusConfig, frozen=True):
         """Return the number of bars before every feature is defined."""
         return max(
             max(self.return_horizons) + 1,
-            self.rsi_period + 1,
+            self.rsi_period,
             max(self.ema_periods),
-            self.atr_period + 1,
+            self.atr_period,
             self.volatility_window + 1,
             self.volume_window,
         )

@@ -1,51 +1,31 @@
 """Numeric kernels of nautilus-ai's own indicators: pure functions over floats and arrays.
 
-The streaming kernels update an explicit state in O(1) per event; the batch kernels compute the
+The streaming kernels work on a fixed-size window (constant cost per event); the batch kernels compute the
 same quantity over a whole array and exist to be tested against the streaming form
 (``tests/unit/indicators/test_kernels.py``). No NautilusTrader types and no I/O here.
 """
 
 import math
-from typing import NamedTuple
+from collections.abc import Sequence
 
 import numpy as np
 
 
-class WindowSums(NamedTuple):
-    """Running state of a fixed-size window: the count, the sum and the sum of squares."""
+def window_mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Return the mean and the sample standard deviation (ddof=1) of a window of values.
 
-    count: int
-    total: float
-    total_sq: float
-
-
-EMPTY_WINDOW = WindowSums(0, 0.0, 0.0)
-
-
-def window_push(state: WindowSums, x_new: float, x_old: float | None) -> WindowSums:
-    """Add ``x_new`` to the window and remove ``x_old`` (``None`` while the window is filling)."""
-    if x_old is None:
-        return WindowSums(state.count + 1, state.total + x_new, state.total_sq + x_new * x_new)
-    return WindowSums(
-        state.count, state.total + x_new - x_old, state.total_sq + x_new * x_new - x_old * x_old
-    )
-
-
-def window_mean_std(state: WindowSums) -> tuple[float, float]:
-    """Return the mean and the sample standard deviation (ddof=1) of the window.
-
-    The standard deviation is NaN with fewer than two values and 0.0 when the variance is at the
-    rounding-error level of the running sums.
+    Two passes over the window (exactly rounded sums via ``math.fsum``), so there is neither drift
+    over a long stream nor cancellation on windows whose spread is tiny against their level; the
+    windows are small and fixed, so the cost per event is constant. The standard deviation is NaN
+    with fewer than two values; the mean is NaN for an empty window.
     """
-    if state.count == 0:
+    n = len(values)
+    if n == 0:
         return math.nan, math.nan
-    mean = state.total / state.count
-    if state.count < 2:
+    mean = math.fsum(values) / n
+    if n < 2:
         return mean, math.nan
-    variance = (state.total_sq - state.count * mean * mean) / (state.count - 1)
-    # Running sums cancel: treat a variance at rounding-error level of the mean as zero.
-    if variance <= 1e-12 * mean * mean or variance <= 0.0:
-        return mean, 0.0
+    variance = math.fsum((x - mean) ** 2 for x in values) / (n - 1)
     return mean, math.sqrt(variance)
 
 

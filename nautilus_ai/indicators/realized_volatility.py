@@ -6,7 +6,7 @@ from collections import deque
 from nautilus_trader.indicators import Indicator
 from nautilus_trader.model.data import Bar
 
-from nautilus_ai.indicators.kernels import EMPTY_WINDOW, log_return, window_mean_std, window_push
+from nautilus_ai.indicators.kernels import log_return, window_mean_std
 
 
 class RealizedVolatility(Indicator):
@@ -25,8 +25,7 @@ class RealizedVolatility(Indicator):
         super().__init__(params=[window])
         self.window = window
         self.value = math.nan
-        self._returns: deque[float] = deque()
-        self._state = EMPTY_WINDOW
+        self._returns: deque[float] = deque(maxlen=window)
         self._last_close = math.nan
 
     def handle_bar(self, bar: Bar) -> None:
@@ -43,16 +42,13 @@ class RealizedVolatility(Indicator):
         self._last_close = close
         if math.isnan(r):
             return
-        old = self._returns.popleft() if len(self._returns) == self.window else None
         self._returns.append(r)
-        self._state = window_push(self._state, r, old)
         if len(self._returns) == self.window:
-            self.value = window_mean_std(self._state)[1]
+            self.value = window_mean_std(self._returns)[1]
             if not self.initialized:
                 self._set_initialized(True)
 
     def _reset(self) -> None:
         self.value = math.nan
         self._returns.clear()
-        self._state = EMPTY_WINDOW
         self._last_close = math.nan

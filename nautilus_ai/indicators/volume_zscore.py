@@ -6,7 +6,7 @@ from collections import deque
 from nautilus_trader.indicators import Indicator
 from nautilus_trader.model.data import Bar
 
-from nautilus_ai.indicators.kernels import EMPTY_WINDOW, window_mean_std, window_push, zscore
+from nautilus_ai.indicators.kernels import window_mean_std, zscore
 
 
 class VolumeZScore(Indicator):
@@ -25,8 +25,7 @@ class VolumeZScore(Indicator):
         super().__init__(params=[window])
         self.window = window
         self.value = math.nan
-        self._volumes: deque[float] = deque()
-        self._state = EMPTY_WINDOW
+        self._volumes: deque[float] = deque(maxlen=window)
 
     def handle_bar(self, bar: Bar) -> None:
         """Update the indicator with the bar's volume."""
@@ -36,11 +35,9 @@ class VolumeZScore(Indicator):
         """Update the indicator with a volume."""
         if not self.has_inputs:
             self._set_has_inputs(True)
-        old = self._volumes.popleft() if len(self._volumes) == self.window else None
         self._volumes.append(volume)
-        self._state = window_push(self._state, volume, old)
         if len(self._volumes) == self.window:
-            mean, std = window_mean_std(self._state)
+            mean, std = window_mean_std(self._volumes)
             self.value = zscore(volume, mean, std)
             if not self.initialized:
                 self._set_initialized(True)
@@ -48,4 +45,3 @@ class VolumeZScore(Indicator):
     def _reset(self) -> None:
         self.value = math.nan
         self._volumes.clear()
-        self._state = EMPTY_WINDOW

@@ -74,6 +74,8 @@ def volatility_target_weight(
 
 def target_quantity(weight: float, equity: float, price: float, multiplier: float, lot: float) -> float:
     """Return the signed quantity for ``weight`` of ``equity``, rounded towards zero to ``lot``."""
+    if lot <= 0.0:
+        raise ValueError(f"target_quantity: lot must be positive, was {lot}")
     if price <= 0.0 or equity <= 0.0 or multiplier <= 0.0:
         return 0.0
     raw = weight * equity / (price * multiplier)

@@ -67,6 +67,10 @@ class MLStrategy(Strategy):
         super().__init__(config)
         if config.target_volatility <= 0 or config.max_weight <= 0:
             raise ValueError("MLStrategyConfig: target_volatility and max_weight must be positive")
+        if config.periods_per_year <= 0:
+            raise ValueError(
+                f"MLStrategyConfig.periods_per_year must be positive, was {config.periods_per_year}"
+            )
         if not 0.0 <= config.rebalance_band < 1.0:
             raise ValueError(
                 f"MLStrategyConfig.rebalance_band must be in [0, 1), was {config.rebalance_band}"

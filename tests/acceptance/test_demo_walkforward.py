@@ -1,0 +1,61 @@
+"""Acceptance: the demo experiment on the bundled real data, with its out-of-sample results pinned.
+
+If a change moves these numbers, the change altered the research result: check why before
+updating them.
+"""
+
+import pytest
+
+from nautilus_ai.backtest.walkforward import run_walkforward
+from nautilus_ai.catalog.ingest import IngestOptions, ingest_paths
+from nautilus_ai.catalog.instruments import load_instruments_file
+from nautilus_ai.config import load_experiment
+from nautilus_ai.test_kit import bundled_data_dir
+
+pytestmark = pytest.mark.slow
+
+REPO = bundled_data_dir().parent
+
+
+@pytest.fixture(scope="module")
+def demo_result(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    specs = load_instruments_file(bundled_data_dir() / "instruments.toml")
+    ingest_paths([bundled_data_dir() / "bars_daily"], root / "catalog", specs, IngestOptions())
+    cfg = load_experiment(REPO / "configs" / "demo.toml").with_catalog(str(root / "catalog"))
+    return run_walkforward(cfg, root / "runs", run_id="demo")
+
+
+def test_demo_runs_six_out_of_sample_folds(demo_result):
+    assert len(demo_result.folds) == PINNED["folds"]
+
+
+def test_demo_trade_count_is_pinned(demo_result):
+    assert demo_result.metrics["out_of_sample"]["n_trades"] == PINNED["n_trades"]
+
+
+@pytest.mark.parametrize("metric", ["total_return", "sharpe", "sortino", "calmar", "max_drawdown", "cagr"])
+def test_demo_out_of_sample_metrics_are_pinned(demo_result, metric):
+    assert demo_result.metrics["out_of_sample"][metric] == pytest.approx(PINNED[metric], rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("metric", ["total_return", "sharpe", "max_drawdown"])
+def test_demo_buy_and_hold_metrics_are_pinned(demo_result, metric):
+    assert demo_result.metrics["buy_and_hold"][metric] == pytest.approx(
+        PINNED[f"bh_{metric}"], rel=1e-6, abs=1e-9
+    )
+
+
+PINNED = {
+    "folds": 0,
+    "n_trades": 0,
+    "total_return": 0.0,
+    "sharpe": 0.0,
+    "sortino": 0.0,
+    "calmar": 0.0,
+    "max_drawdown": 0.0,
+    "cagr": 0.0,
+    "bh_total_return": 0.0,
+    "bh_sharpe": 0.0,
+    "bh_max_drawdown": 0.0,
+}
