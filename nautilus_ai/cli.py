@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -64,7 +65,9 @@ def handles_errors[F: Callable[..., Any]](func: F) -> F:
         try:
             return func(*args, **kwargs)
         except NautilusAIError as e:
-            console.print(f"[bold red]error:[/] {type(e).__name__}: {e}", highlight=False, soft_wrap=True)
+            console.print(
+                f"[bold red]error:[/] {type(e).__name__}: {escape(str(e))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(exit_code_for(e)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -116,6 +119,9 @@ def catalog_ingest(
     price_precision: Annotated[int, typer.Option("--price-precision", help="With --instrument-id")] = 2,
     size_precision: Annotated[int, typer.Option("--size-precision", help="With --instrument-id")] = 0,
     currency: Annotated[str, typer.Option("--currency", help="With --instrument-id: quote currency")] = "USD",
+    base_currency: Annotated[
+        str | None, typer.Option("--base-currency", help="With --instrument-id: base currency (FX, crypto)")
+    ] = None,
     timestamp: Annotated[
         str,
         typer.Option(
@@ -149,6 +155,8 @@ def catalog_ingest(
     ] = False,
 ) -> None:
     """Validate files and load them into a ParquetDataCatalog (source files are never modified)."""
+    from pydantic import ValidationError
+
     from nautilus_ai.catalog.ingest import IngestOptions, ingest_paths
     from nautilus_ai.catalog.instruments import InstrumentSpec, load_instruments_file
     from nautilus_ai.errors import ConfigError
@@ -162,6 +170,7 @@ def catalog_ingest(
                         "id": instrument_id,
                         "kind": kind,
                         "currency": currency,
+                        "base_currency": base_currency,
                         "bar_spec": bar_spec,
                         "price_precision": price_precision,
                         "size_precision": size_precision,
@@ -172,8 +181,11 @@ def catalog_ingest(
                     }
                 )
             )
-        except ValueError as e:
-            raise ConfigError(f"--instrument-id {instrument_id}: {e}") from None
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(map(str, err['loc'])) or 'instrument'}: {err['msg']}" for err in e.errors()
+            )
+            raise ConfigError(f"--instrument-id {instrument_id}: {problems}") from None
     if not specs:
         raise ConfigError("no instruments: pass --instruments FILE or --instrument-id ID")
     column_map = {}
@@ -247,6 +259,8 @@ def features_build(
         raise ConfigError("no catalog: set [data] catalog in the config or pass --catalog")
     run = feature_replay_run(cfg, str(Path(cfg.data.catalog).resolve()), str(out_path.resolve()))
     if to_catalog:
+        if run.engine is None:
+            raise RuntimeError("feature replay run config has no engine config")
         actors = list(run.engine.actors)
         recorder = actors[-1]
         actors[-1] = msgspec.structs.replace(

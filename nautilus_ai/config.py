@@ -66,7 +66,7 @@ class FeaturesSection(_Section):
 class LabelSection(_Section):
     """The training label: the direction of the forward return over ``horizon_bars``."""
 
-    horizon_bars: int = Field(5, ge=1)
+    horizon_bars: int = Field(default=5, ge=1)
 
 
 class ModelSection(_Section):
@@ -75,8 +75,8 @@ class ModelSection(_Section):
     name: str = "direction"
     kind: Literal["lightgbm"] = "lightgbm"
     params: dict[str, Any] = {}
-    long_threshold: float = Field(0.55, ge=0.0, le=1.0)
-    short_threshold: float = Field(0.45, ge=0.0, le=1.0)
+    long_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
+    short_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> "ModelSection":
@@ -88,22 +88,24 @@ class ModelSection(_Section):
 class StrategySection(_Section):
     """Sizing of MLStrategy: a portfolio volatility target split over the instruments."""
 
-    target_volatility: float = Field(0.10, gt=0.0, description="Annualized, for the whole portfolio")
+    target_volatility: float = Field(default=0.10, gt=0.0, description="Annualized, for the whole portfolio")
     max_weight: float = Field(
-        1.0,
+        default=1.0,
         gt=0.0,
         description="Gross leverage cap: each of n positions is capped at max_weight / n of equity",
     )
     allow_short: bool = True
-    min_confidence: float = Field(0.0, ge=0.0, le=1.0)
-    rebalance_band: float = Field(0.25, ge=0.0, lt=1.0)
-    periods_per_year: float | None = Field(None, gt=0.0, description="Default: inferred from the bar spec")
+    min_confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    rebalance_band: float = Field(default=0.25, ge=0.0, lt=1.0)
+    periods_per_year: float | None = Field(
+        default=None, gt=0.0, description="Default: inferred from the bar spec"
+    )
 
 
 class VenueSection(_Section):
     """The simulated venue account."""
 
-    starting_balance: float = Field(1_000_000.0, gt=0.0)
+    starting_balance: float = Field(default=1_000_000.0, gt=0.0)
     currency: str = "USD"
     oms_type: Literal["NETTING", "HEDGING"] = "NETTING"
     account_type: Literal["MARGIN", "CASH"] = "MARGIN"
@@ -113,13 +115,13 @@ class WalkForwardSection(_Section):
     """The walk-forward windows."""
 
     scheme: Literal["rolling", "anchored"] = "rolling"
-    train: str = Field("730D", description="Training window length (pandas Timedelta string)")
-    test: str = Field("182D", description="Test window length")
-    step: str | None = Field(None, description="Distance between folds, default: the test length")
-    warmup_bars: int | None = Field(None, ge=0, description="Bars replayed before each test window")
-    workers: int = Field(2, ge=1, description="Backtest processes run in parallel")
+    train: str = Field(default="730D", description="Training window length (pandas Timedelta string)")
+    test: str = Field(default="182D", description="Test window length")
+    step: str | None = Field(default=None, description="Distance between folds, default: the test length")
+    warmup_bars: int | None = Field(default=None, ge=0, description="Bars replayed before each test window")
+    workers: int = Field(default=2, ge=1, description="Backtest processes run in parallel")
     runs_per_process: int = Field(
-        8, ge=1, description="Backtests a worker process runs before it is replaced by a fresh one"
+        default=8, ge=1, description="Backtests a worker process runs before it is replaced by a fresh one"
     )
 
     @field_validator("train", "test", "step")

@@ -47,6 +47,8 @@ def run_backtest_job(job: BacktestJob) -> BacktestJobResult:
     try:
         results = node.run()
         engine = node.get_engine(job.run_config.id)
+        if engine is None:
+            raise RuntimeError(f"backtest {job.tag}: BacktestNode has no engine for run {job.run_config.id}")
         fills = fills_frame(engine.trader.generate_order_fills_report(), engine)
         positions = positions_frame(engine.trader.generate_positions_report())
         result = results[0]

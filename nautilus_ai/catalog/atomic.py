@@ -31,7 +31,11 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+    def write(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    return atomic_write(path, write)
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

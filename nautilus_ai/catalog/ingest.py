@@ -248,8 +248,8 @@ def _prepare(path: Path, sha: str, spec: InstrumentSpec, options: IngestOptions)
         )
     if vendor is not None:
         data = load_vendor(path, vendor, spec)
-        stamps = np.fromiter((item.ts_init for item in data), dtype=np.uint64, count=len(data))
-        backwards = np.flatnonzero(np.diff(stamps.astype(np.int64)) < 0)
+        vendor_stamps = np.fromiter((item.ts_init for item in data), dtype=np.uint64, count=len(data))
+        backwards = np.flatnonzero(np.diff(vendor_stamps.astype(np.int64)) < 0)
         if backwards.size:
             raise DataError(
                 "out_of_order: ts_init decreases, expected ascending timestamps",
@@ -304,9 +304,7 @@ def _prepare(path: Path, sha: str, spec: InstrumentSpec, options: IngestOptions)
         wrangler = BarDataWrangler(bar_type, instrument)
         values = clean[["open", "high", "low", "close", "volume"]].to_numpy(dtype="float64", copy=True)
         stamps = pd.DatetimeIndex(clean["ts"]).as_unit("ns").asi8
-        data: list[Data] = [
-            wrangler._build_bar(v, int(t), int(t)) for v, t in zip(values, stamps, strict=True)
-        ]
+        data = [wrangler._build_bar(v, int(t), int(t)) for v, t in zip(values, stamps, strict=True)]
         result.data_type = f"bar:{bar_spec}"
     elif table.kind == "trades":
         data = TradeTickDataWrangler(instrument).process(

@@ -163,8 +163,8 @@ def map_columns(columns: list[str], column_map: dict[str, str], file: Path) -> d
 def detect_kind(mapping: dict[str, str]) -> TableKind | None:
     """Return the data kind whose required columns are all present, or None."""
     for kind in ("bars", "quotes", "trades"):
-        if all(column in mapping for column in REQUIRED[kind]):  # type: ignore[index]
-            return kind  # type: ignore[return-value]
+        if all(column in mapping for column in REQUIRED[kind]):
+            return kind
     return None
 
 
@@ -240,7 +240,9 @@ def parse_timestamps(values: pd.Series, timezone: str) -> pd.Series:
     """
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         magnitude = float(np.nanmedian(np.abs(values.to_numpy(dtype="float64")))) if len(values) else 0.0
-        unit = "s" if magnitude < 1e11 else "ms" if magnitude < 1e14 else "us" if magnitude < 1e17 else "ns"
+        unit: Literal["s", "ms", "us", "ns"] = (
+            "s" if magnitude < 1e11 else "ms" if magnitude < 1e14 else "us" if magnitude < 1e17 else "ns"
+        )
         parsed = pd.to_datetime(values, unit=unit, utc=True, errors="coerce")
     elif isinstance(values.dtype, pd.DatetimeTZDtype):
         parsed = values.dt.tz_convert("UTC")

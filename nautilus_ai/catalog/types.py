@@ -22,7 +22,7 @@ class NewsItem(Data):
     ``ts_event`` is the publication time, ``ts_init`` the time it was received.
     """
 
-    instrument_id: InstrumentId = None  # type: ignore[assignment]
+    instrument_id: InstrumentId = None
     source: str = ""
     text: str = ""
     author: str = ""
@@ -33,7 +33,7 @@ class NewsItem(Data):
 class SentimentScore(Data):
     """A sentiment score in [-1, 1] for one item or an aggregate over an interval."""
 
-    instrument_id: InstrumentId = None  # type: ignore[assignment]
+    instrument_id: InstrumentId = None
     score: float = 0.0
     confidence: float = 0.0
     scorer: str = ""
@@ -44,7 +44,7 @@ class SentimentScore(Data):
 class OnChainMetric(Data):
     """One on-chain metric value (for example BTC unique addresses) for a day or block."""
 
-    instrument_id: InstrumentId = None  # type: ignore[assignment]
+    instrument_id: InstrumentId = None
     metric: str = ""
     value: float = 0.0
     source: str = ""
@@ -59,7 +59,7 @@ class FeatureVector(Data):
     Use :meth:`create`, :meth:`as_array` and :meth:`as_dict` rather than the raw fields.
     """
 
-    instrument_id: InstrumentId = None  # type: ignore[assignment]
+    instrument_id: InstrumentId = None
     spec_hash: str = ""
     names: str = ""
     values: bytes = b""
@@ -104,7 +104,7 @@ class FeatureVector(Data):
 class RegimeLabel(Data):
     """The market regime of an instrument and the probability of each regime."""
 
-    instrument_id: InstrumentId = None  # type: ignore[assignment]
+    instrument_id: InstrumentId = None
     regime: str = ""
     probabilities: dict = None  # type: ignore[assignment]
     model_version: str = ""
@@ -118,7 +118,7 @@ class ModelSignal(Data):
     that the forward return over ``horizon_bars`` is positive.
     """
 
-    instrument_id: InstrumentId = None  # type: ignore[assignment]
+    instrument_id: InstrumentId = None
     direction: int = 0
     probability: float = 0.5
     confidence: float = 0.0

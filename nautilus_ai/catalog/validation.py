@@ -362,14 +362,18 @@ def _gap_check(
         row_for_date = pd.Series(clean["row"].to_numpy(), index=dates)
         for start, length in missing_runs:
             after = expected[start + length] if start + length < len(expected) else None
-            row = int(row_for_date.get(after, row_for_date.iloc[-1])) if after is not None else None
+            row = (
+                int(row_for_date.get(after, row_for_date.iloc[-1]))  # type: ignore[arg-type]
+                if after is not None
+                else None
+            )
             label = f"{expected[start].date()}" + (
                 f"..{expected[start + length - 1].date()}" if length > 1 else ""
             )
             _gap_issue(result, spec, repair, row, field_name, length, f"session(s) {label}")
         return
     steps = clean["ts"].diff()
-    missing = (steps / interval).fillna(1).round().astype("int64") - 1
+    missing = (steps / interval).fillna(1).round().astype("int64") - 1  # type: ignore[operator]
     is_gap = missing > 0
     if not spec.is_crypto:
         same_day = local.dt.date == local.shift(1).dt.date

@@ -7,6 +7,7 @@ feature is computed by exactly one code path (ARCHITECTURE rule 1).
 
 import math
 from collections import deque
+from typing import cast
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig
@@ -89,7 +90,9 @@ class FeatureActor(Actor):
         """Compute and publish the feature vector of ``bar`` (indicators are already updated)."""
         close = bar.close.as_double()
         self._closes.append(close)
-        if len(self._closes) < self._closes.maxlen or not all(i.initialized for i in self._indicators):
+        if len(self._closes) < cast(int, self._closes.maxlen) or not all(
+            i.initialized for i in self._indicators
+        ):
             return
         values = self._compute(close)
         vector = FeatureVector.create(

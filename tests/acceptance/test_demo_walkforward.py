@@ -47,15 +47,15 @@ def test_demo_buy_and_hold_metrics_are_pinned(demo_result, metric):
 
 
 PINNED = {
-    "folds": 0,
-    "n_trades": 0,
-    "total_return": 0.0,
-    "sharpe": 0.0,
-    "sortino": 0.0,
-    "calmar": 0.0,
-    "max_drawdown": 0.0,
-    "cagr": 0.0,
-    "bh_total_return": 0.0,
-    "bh_sharpe": 0.0,
-    "bh_max_drawdown": 0.0,
+    "folds": 6,
+    "n_trades": 2330,
+    "total_return": 0.2156578249501664,
+    "sharpe": 0.6768058453534032,
+    "sortino": 0.9704948212964589,
+    "calmar": 0.5839007806596952,
+    "max_drawdown": -0.12097665865523055,
+    "cagr": 0.07063836543039059,
+    "bh_total_return": 0.6491587102866474,
+    "bh_sharpe": 1.1848779177093347,
+    "bh_max_drawdown": -0.15520266634247604,
 }
