@@ -10,13 +10,16 @@ window, each in a fresh interpreter (``python bench_walkforward.py --case ...``)
 * ``features``  the FeatureActors only (the feature replay, without the recorder);
 * ``pipeline``  FeatureActor -> SignalActor -> MLStrategy (+ EquityRecorder), i.e. one walk-forward
                 test window (``node_config.ml_run``), with a LightGBM model trained beforehand on the
-                first half of the replayed features; trading starts at the second half.
+                first half of the replayed features; trading starts at the second half;
+* ``pipeline-omp1``  the same with ``OMP_NUM_THREADS=1`` in the child's environment (LightGBM's
+                single-row predict without an OpenMP thread team; see docs/benchmarks.md).
 
 Reported per case: process start-up (interpreter + imports), ``BacktestNode.build()``, data loading
-(catalog read + ``add_data``), ``engine.run()`` (from ``BacktestResult.run_started/run_finished``)
-and bars/s. The headline ratio is ``pipeline bars/s / noop bars/s`` on ``engine.run()`` (the method of
-the NautilusTrader guide: only the run is timed, logging bypassed); the ratio over build + load + run
-is printed beside it. Finally one full ``run_walkforward`` on ``configs/demo.toml`` is timed end to end.
+(catalog read + ``add_data``), ``engine.run()`` (from ``BacktestResult.run_started/run_finished``),
+post (the rest of ``BacktestNode.run()``: clearing data, results and statistics) and bars/s. The
+headline ratio is ``pipeline bars/s / noop bars/s`` on ``engine.run()`` (the method of the
+NautilusTrader guide: only the run is timed, logging bypassed); the ratio over build + load + run +
+post is printed beside it. Finally one full ``run_walkforward`` on ``configs/demo.toml`` is timed end to end.
 """
 
 import argparse
@@ -43,7 +46,8 @@ from nautilus_ai.config import ExperimentConfig, load_experiment  # noqa: E402
 
 DEMO_CONFIG = REPO / "configs" / "demo.toml"
 DATASETS = ("daily", "btc-1m")
-CASES = ("noop", "features", "pipeline")
+CASES = ("noop", "features", "pipeline", "pipeline-omp1")
+OMP1 = {"OMP_NUM_THREADS": "1"}
 NOOP_PATH = "benchmarks.bench_walkforward"
 
 
@@ -90,7 +94,7 @@ def case_run_config(case: str, cfg: ExperimentConfig, catalog: str, work: Path):
         return node_config.run_config(
             cfg, catalog, start=None, end=None, actors=node_config.feature_actor_configs(cfg)
         )
-    model = json.loads((work / "model.json").read_text())
+    model = json.loads((work / "model.json").read_text())  # pipeline, pipeline-omp1
     return node_config.ml_run(
         cfg,
         catalog,
@@ -116,14 +120,18 @@ def child(case: str, dataset: str, catalog: str, work: Path, spawned_at: float) 
     node = BacktestNode(configs=[run_cfg])
     node.build()
     t1 = time.perf_counter()
+    loading = [0.0]
+    for name in ("load_data_config", "_load_engine_data"):  # time the catalog read and add_data
+        node.__dict__[name] = _timed(getattr(node, name), loading)
     result = node.run()[0]
     t2 = time.perf_counter()
     engine_run = (result.run_finished - result.run_started) / 1e9
     out = {
         "startup_s": entered - spawned_at,
         "build_s": t1 - t0,
-        "load_s": (t2 - t1) - engine_run,
+        "load_s": loading[0],
         "run_s": engine_run,
+        "post_s": (t2 - t1) - loading[0] - engine_run,
         "node_s": t2 - t0,
         "iterations": result.iterations,
         "orders": result.total_orders,
@@ -131,6 +139,17 @@ def child(case: str, dataset: str, catalog: str, work: Path, spawned_at: float) 
     }
     node.dispose()
     print("RESULT " + json.dumps(out), flush=True)
+
+
+def _timed(function, total: list[float]):
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            total[0] += time.perf_counter() - t0
+
+    return wrapper
 
 
 def run_case(case: str, dataset: str, catalog: str, work: Path) -> dict:
@@ -145,6 +164,7 @@ def run_case(case: str, dataset: str, catalog: str, work: Path) -> dict:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **(OMP1 if case == "pipeline-omp1" else {})},
     )
     wall = time.time() - spawned
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -228,7 +248,7 @@ def prepare_model(dataset: str, catalog: str, work: Path) -> dict:
     fit_s = time.perf_counter() - t0
     row = train[names].to_numpy(dtype=np.float64)[-1]
     model.predict_proba_one(row)
-    calls = 2000
+    calls = 200
     t0 = time.perf_counter()
     for _ in range(calls):
         model.predict_proba_one(row)
@@ -314,8 +334,8 @@ def main() -> None:
     print()
     print("Throughput per case (each case a fresh process; bars/s = bars / engine.run())")
     header = (
-        f"{'dataset':<8} {'bars':>7} {'case':<9} {'start-up':>8} {'build':>6} {'load':>6} "
-        f"{'run':>7} {'bars/s':>9} {'ratio':>6} {'node bars/s':>11} {'ratio':>6} {'orders':>6}"
+        f"{'dataset':<8} {'bars':>7} {'case':<14} {'start-up':>8} {'build':>6} {'load':>6} {'run':>8} "
+        f"{'post':>6} {'bars/s':>8} {'ratio':>6} {'node bars/s':>11} {'ratio':>6} {'orders':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -325,25 +345,27 @@ def main() -> None:
         node_rate = r["bars"] / r["node_s"]
         ratio = rate / (noop["bars"] / noop["run_s"])
         node_ratio = node_rate / (noop["bars"] / noop["node_s"])
-        orders = str(r["orders"]) if r["case"] == "pipeline" else ""
+        orders = str(r["orders"]) if r["case"].startswith("pipeline") else ""
         print(
-            f"{r['dataset']:<8} {r['bars']:>7,} {r['case']:<9} {r['startup_s']:>7.2f}s {r['build_s']:>5.2f}s "
-            f"{r['load_s']:>5.2f}s {r['run_s']:>6.2f}s {rate:>9,.0f} {ratio:>6.3f} {node_rate:>11,.0f} "
-            f"{node_ratio:>6.3f} {orders:>6}"
+            f"{r['dataset']:<8} {r['bars']:>7,} {r['case']:<14} {r['startup_s']:>7.2f}s "
+            f"{r['build_s']:>5.2f}s {r['load_s']:>5.2f}s {r['run_s']:>7.2f}s {r['post_s']:>5.2f}s "
+            f"{rate:>8,.0f} {ratio:>6.3f} {node_rate:>11,.0f} {node_ratio:>6.3f} {orders:>6}"
         )
         if r["iterations"] != r["bars"]:
             print(f"  note: the engine iterated {r['iterations']:,} times for {r['bars']:,} bars")
     print()
     for dataset in DATASETS:
-        noop, pipe = (
-            next(x for x in rows if x["dataset"] == dataset and x["case"] == c) for c in ("noop", "pipeline")
-        )
-        bars = models[dataset]["bars"]
-        print(
-            f"{dataset}: pipeline / no-op throughput = {(bars / pipe['run_s']) / (bars / noop['run_s']):.3f} "
-            f"(engine.run), {(bars / pipe['node_s']) / (bars / noop['node_s']):.3f} (build + load + run); "
-            f"pipeline {pipe['orders']} orders"
-        )
+        noop = next(x for x in rows if x["dataset"] == dataset and x["case"] == "noop")
+        for case in ("pipeline", "pipeline-omp1"):
+            pipe = next(x for x in rows if x["dataset"] == dataset and x["case"] == case)
+            print(
+                f"{dataset}: {case} / no-op throughput = {noop['run_s'] / pipe['run_s']:.3f} (engine.run), "
+                f"{noop['node_s'] / pipe['node_s']:.3f} (build + load + run + post); {pipe['orders']} orders"
+            )
+    print(
+        "(pipeline-omp1 = the same run with OMP_NUM_THREADS=1 in the child: LightGBM's single-row predict "
+        "without an OpenMP thread team)"
+    )
     print()
     print(
         f"Demo walk-forward (configs/demo.toml, 10 stocks daily, run_walkforward end to end): "
