@@ -8,12 +8,9 @@ single file. All user-provided text is HTML-escaped.
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import io
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from nautilus_ai.backtest.metrics import drawdown_series
+from nautilus_ai.catalog.atomic import atomic_write_text
 
 __all__ = ["METRIC_LABELS", "write_report"]
 
@@ -404,21 +402,6 @@ def _render(
     return "\n".join(parts) + "\n"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-
-
 def write_report(
     path: Path,
     *,
@@ -483,5 +466,5 @@ def write_report(
         trades=trades,
         notes=notes,
     )
-    _atomic_write_text(path, text)
+    atomic_write_text(path, text)
     return path

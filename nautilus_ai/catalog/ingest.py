@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +28,7 @@ from nautilus_trader.persistence.wranglers import (
     TradeTickDataWrangler,
 )
 
+from nautilus_ai.catalog.atomic import atomic_write_text
 from nautilus_ai.catalog.instruments import InstrumentSpec, match_instrument
 from nautilus_ai.catalog.readers import TABLE_SUFFIXES, bar_close_times, bar_interval, read_table
 from nautilus_ai.catalog.validation import ValidationResult, describe, validate_table
@@ -160,18 +159,6 @@ def read_manifest(catalog_path: Path) -> dict[str, Any]:
     if not path.exists():
         return {"version": 1, "files": {}}
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def ingest_paths(
@@ -342,7 +329,7 @@ def _write(
             "ingested_at": datetime.now(UTC).isoformat(),
         }
     manifest["instruments"] = sorted(written_instruments | set(new_instruments))
-    _write_atomic(catalog_path / MANIFEST_PATH, json.dumps(manifest, indent=2, sort_keys=True))
+    atomic_write_text(catalog_path / MANIFEST_PATH, json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def _write_reports(catalog_path: Path, item: _Prepared) -> None:
@@ -364,6 +351,6 @@ def _write_reports(catalog_path: Path, item: _Prepared) -> None:
     }
     json_path = catalog_path / REPORTS_DIR / f"{base}.json"
     text_path = catalog_path / REPORTS_DIR / f"{base}.txt"
-    _write_atomic(json_path, json.dumps(payload, indent=2))
-    _write_atomic(text_path, describe(source, item.validation))
+    atomic_write_text(json_path, json.dumps(payload, indent=2))
+    atomic_write_text(text_path, describe(source, item.validation))
     item.result.report_files = [str(json_path), str(text_path)]

@@ -134,7 +134,7 @@ def test_no_temp_files_left_and_overwrite(tmp_path: Path, report_inputs: dict) -
 
 
 def test_failed_write_keeps_old_file(tmp_path: Path, report_inputs: dict, monkeypatch) -> None:
-    import nautilus_ai.backtest.report as report
+    import nautilus_ai.catalog.atomic as atomic
 
     target = tmp_path / "report.html"
     target.write_text("old")
@@ -142,7 +142,7 @@ def test_failed_write_keeps_old_file(tmp_path: Path, report_inputs: dict, monkey
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", boom)
+    monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(OSError):
         write_report(target, **report_inputs)
     assert target.read_text() == "old"
