@@ -153,6 +153,10 @@ def catalog_ingest(
     repair: Annotated[
         bool, typer.Option("--repair", help="Apply reported fixes (drop duplicates, sort, drop bad rows)")
     ] = False,
+    update_instruments: Annotated[
+        bool,
+        typer.Option("--update-instruments", help="Replace catalog instrument definitions that changed"),
+    ] = False,
 ) -> None:
     """Validate files and load them into a ParquetDataCatalog (source files are never modified)."""
     from pydantic import ValidationError
@@ -203,6 +207,7 @@ def catalog_ingest(
             timezone=timezone,
             outlier_sigmas=outlier_sigmas,
             repair=repair,
+            update_instruments=update_instruments,
         )
     except ValueError as e:
         raise ConfigError(f"ingest options: {e}") from None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +57,9 @@ class IngestOptions(pydantic.BaseModel, extra="forbid"):
         Default return-outlier threshold in robust sigmas (an instrument's ``outlier_sigmas`` overrides it).
     repair : bool
         Drop bad rows, duplicates and outliers, sort, and write validation reports instead of raising.
+    update_instruments : bool
+        Replace an instrument definition already in the catalog when the instruments file now
+        defines it differently (fees, precisions...). Without it such a difference is an error.
 
     """
 
@@ -63,6 +68,7 @@ class IngestOptions(pydantic.BaseModel, extra="forbid"):
     timezone: str | None = None
     outlier_sigmas: float = pydantic.Field(default=10.0, gt=0)
     repair: bool = False
+    update_instruments: bool = False
 
 
 @dataclass
@@ -89,10 +95,15 @@ class IngestReport:
 
     catalog: str
     files: list[FileResult] = field(default_factory=list)
+    instruments_updated: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict."""
-        return {"catalog": self.catalog, "files": [asdict(result) for result in self.files]}
+        return {
+            "catalog": self.catalog,
+            "files": [asdict(result) for result in self.files],
+            "instruments_updated": self.instruments_updated,
+        }
 
     def to_json(self) -> str:
         """Return the report as indented JSON."""
@@ -117,6 +128,8 @@ class IngestReport:
                 f"read {r.rows_read}, wrote {r.rows_written}{extra}{warn}"
             )
         written = sum(r.rows_written for r in self.files)
+        if self.instruments_updated:
+            lines.append(f"instrument definitions replaced: {', '.join(self.instruments_updated)}")
         lines.append(f"{len(self.files)} file(s), {written} row(s) written to {self.catalog}")
         return "\n".join(lines)
 
@@ -221,9 +234,59 @@ def ingest_paths(
         item = _prepare(path, sha, spec, options)
         prepared.append(item)
         report.files.append(item.result)
+    matched = {
+        spec.id: spec for path in files if (spec := match_instrument(list(instruments), path)) is not None
+    }
+    stale = _stale_instruments(catalog_path, manifest, matched.values())
+    if stale and not options.update_instruments:
+        details = "; ".join(f"{iid}: {diff}" for iid, diff in stale.items())
+        raise ConfigError(
+            f"the instruments file defines instruments differently from catalog {catalog_path} ({details}): "
+            "ingest into a new catalog, or pass --update-instruments to replace the definitions"
+        )
+    if stale:
+        _replace_instruments(catalog_path, [matched[iid] for iid in stale])
+        report.instruments_updated = sorted(stale)
     if prepared:
         _write(catalog_path, prepared, manifest, options)
     return report
+
+
+def _instrument_fields(instrument: Any) -> dict[str, Any]:
+    fields = type(instrument).to_dict(instrument)
+    return {k: v for k, v in fields.items() if k not in ("ts_event", "ts_init")}
+
+
+def _stale_instruments(catalog_path: Path, manifest: dict[str, Any], specs: Any) -> dict[str, str]:
+    """Return ``{instrument id: what differs}`` for catalog instruments the specs now define differently."""
+    known = set(manifest.get("instruments", []))
+    specs = [spec for spec in specs if spec.id in known]
+    if not specs:
+        return {}
+    stored = {str(i.id): i for i in ParquetDataCatalog(str(catalog_path)).instruments()}
+    stale = {}
+    for spec in specs:
+        if spec.id not in stored:
+            continue
+        old, new = _instrument_fields(stored[spec.id]), _instrument_fields(spec.to_nautilus())
+        diff = [
+            f"{k} {old.get(k)} -> {new.get(k)}"
+            for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)
+        ]
+        if diff:
+            stale[spec.id] = ", ".join(diff)
+    return stale
+
+
+def _replace_instruments(catalog_path: Path, specs: list[InstrumentSpec]) -> None:
+    """Replace instrument definition files: write each into a scratch catalog, then rename it into place."""
+    with tempfile.TemporaryDirectory(dir=catalog_path, prefix=".instruments-") as scratch:
+        ParquetDataCatalog(scratch).write_data([spec.to_nautilus() for spec in specs])
+        for new_file in Path(scratch).rglob("*.parquet"):
+            target = catalog_path / new_file.relative_to(scratch)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(new_file, target)
 
 
 def _prepare(path: Path, sha: str, spec: InstrumentSpec, options: IngestOptions) -> _Prepared:

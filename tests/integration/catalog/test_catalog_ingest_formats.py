@@ -11,6 +11,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_ai.catalog.ingest import IngestOptions, ingest_paths
 from nautilus_ai.catalog.inspect import inspect_catalog
 from nautilus_ai.catalog.instruments import InstrumentSpec, load_instruments_file
+from nautilus_ai.errors import ConfigError
 
 REPO = Path(__file__).parents[3]
 SHARED = Path("/work/shared/data")
@@ -182,3 +183,22 @@ def test_ingest_of_unmatched_file_raises_config_error_with_mapping_hint(tmp_path
         )
 
     assert InstrumentId.from_str(spec.id).venue.value == "XNAS"
+
+
+def test_changed_instrument_definition_is_refused_then_replaced_on_request(tmp_path: Path) -> None:
+    csv = Path(__file__).parents[2] / "fixtures" / "catalog" / "clean_1m.csv"
+    catalog = tmp_path / "catalog"
+    spec = InstrumentSpec(id="TEST-PERP.SIM", kind="crypto_perpetual", base_currency="BTC", price_precision=1)
+    ingest_paths([csv], catalog, [spec], IngestOptions())
+    changed = spec.model_copy(update={"taker_fee": 0.0007})
+
+    with pytest.raises(ConfigError, match=r"TEST-PERP\.SIM: taker_fee 0 -> 0\.0007.*--update-instruments"):
+        ingest_paths([csv], catalog, [changed], IngestOptions())
+    assert ParquetDataCatalog(str(catalog)).instruments()[0].taker_fee == 0
+
+    report = ingest_paths([csv], catalog, [changed], IngestOptions(update_instruments=True))
+
+    assert report.instruments_updated == ["TEST-PERP.SIM"]
+    assert str(ParquetDataCatalog(str(catalog)).instruments()[0].taker_fee) == "0.0007"
+    assert not list(catalog.glob(".instruments-*"))
+    assert ingest_paths([csv], catalog, [changed], IngestOptions()).instruments_updated == []
