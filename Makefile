@@ -27,7 +27,7 @@ setup: $(STAMP) ## Create the Python 3.12 virtual environment (if missing) and i
 	@$(BIN)/nautilus-ai --version
 
 demo: setup ## Ingest the bundled real data and run the walk-forward demo; prints where the report is
-	$(BIN)/nautilus-ai catalog ingest data/bars_daily data/bars_intraday --instruments data/instruments.toml --catalog $(DEMO_CATALOG)
+	$(BIN)/nautilus-ai catalog ingest data/bars_daily data/bars_intraday --instruments data/instruments.toml --catalog $(DEMO_CATALOG) --update-instruments
 	$(BIN)/nautilus-ai backtest walkforward --config configs/demo.toml --catalog $(DEMO_CATALOG) --out $(DEMO_OUT)
 
 test: setup ## Run the whole test suite (unit, integration, acceptance)
