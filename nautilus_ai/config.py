@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 import pandas as pd
 import tomli_w
+from nautilus_trader.model.data import BarType
+from nautilus_trader.model.identifiers import InstrumentId
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nautilus_ai.errors import ConfigError
@@ -32,6 +34,32 @@ class DataSection(_Section):
     bar_spec: str = Field("1-DAY-LAST", description="Bar spec; bar type = '<instrument>-<bar_spec>-EXTERNAL'")
     start: str | None = Field(None, description="First timestamp used (ISO), default: the data's start")
     end: str | None = Field(None, description="Last timestamp used (ISO), default: the data's end")
+
+    @field_validator("instruments")
+    @classmethod
+    def _instrument_ids_parse(cls, value: list[str]) -> list[str]:
+        for iid in value:
+            try:
+                InstrumentId.from_str(iid)
+            except ValueError:
+                raise ValueError(
+                    f"{iid!r} is not an instrument id: expected SYMBOL.VENUE (AAPL.XNAS)"
+                ) from None
+        if len(set(value)) != len(value):
+            raise ValueError(f"instruments are listed twice: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _bar_types_parse(self) -> "DataSection":
+        for bar_type in self.bar_types():
+            try:
+                BarType.from_str(bar_type)
+            except ValueError:
+                raise ValueError(
+                    f"bar_spec {self.bar_spec!r} does not make a bar type ({bar_type}): "
+                    "expected STEP-AGGREGATION-PRICE, e.g. 1-DAY-LAST or 5-MINUTE-LAST"
+                ) from None
+        return self
 
     def bar_types(self) -> list[str]:
         """Return the bar type strings of the instruments."""

@@ -13,6 +13,7 @@
 """
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,11 +140,37 @@ def run_walkforward(
         raise ConfigError(f"catalog {catalog} does not exist: run `nautilus-ai catalog ingest` first")
     notify = progress or (lambda stage, done, total: None)
     run_id = run_id or f"{pd.Timestamp.now(tz='UTC'):%Y%m%d-%H%M%S}-{cfg.name}-{cfg.config_hash()[:8]}"
-    run_dir = Path(out_dir) / run_id
+    final_dir = Path(out_dir) / run_id
+    if final_dir.exists():
+        raise ConfigError(f"run folder {final_dir} already exists: choose another --run-id or --out")
+    # The run is built in a hidden folder and renamed into place only when complete, so a failed run
+    # never leaves a half-written result behind.
+    run_dir = Path(out_dir) / f".{run_id}.partial"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        result = _run(cfg, catalog, run_id, run_dir, Path(out_dir), registry_path, notify)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    run_dir.rename(final_dir)
+    result.run_dir = final_dir
+    result.report_path = final_dir / result.report_path.name
+    return result
+
+
+def _run(
+    cfg: ExperimentConfig,
+    catalog: str,
+    run_id: str,
+    run_dir: Path,
+    out_dir: Path,
+    registry_path: Path | None,
+    notify: Progress,
+) -> WalkForwardResult:
     work_dir = run_dir / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.toml", cfg.to_toml())
-    registry = ModelRegistry(Path(registry_path) if registry_path else Path(out_dir) / "registry")
+    registry = ModelRegistry(Path(registry_path) if registry_path else out_dir / "registry")
     spec = cfg.features.to_spec()
 
     # 1. Features: one replay of the catalog through the FeatureActors.

@@ -225,3 +225,40 @@ def test_an_unseen_ohlcv_csv_ingests_and_backtests_without_code_changes(tmp_path
     assert metrics["out_of_sample"]["n_trades"] > 0
     assert len(metrics["folds"]) >= 3
     assert (tmp_path / "runs" / "spy" / "report.html").stat().st_size > 10_000
+
+
+def test_a_failed_walkforward_leaves_no_run_folder(tmp_path, catalog):
+    config = tmp_path / "missing.toml"
+    config.write_text('name = "missing"\n[data]\ninstruments = ["NOPE.XNAS"]\n')
+    out = tmp_path / "runs"
+
+    result = runner.invoke(
+        app,
+        ["backtest", "walkforward", "--config", str(config), "--catalog", str(catalog), "--out", str(out)],
+    )
+
+    assert result.exit_code == 2
+    assert "NOPE.XNAS" in result.output and "ingest" in result.output
+    assert [p.name for p in out.iterdir()] == ["registry"]
+
+
+def test_a_malformed_instrument_id_in_the_config_exits_2(tmp_path, catalog):
+    config = tmp_path / "bad-id.toml"
+    config.write_text('name = "bad-id"\n[data]\ninstruments = ["AAPL"]\n')
+
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "walkforward",
+            "--config",
+            str(config),
+            "--catalog",
+            str(catalog),
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+    )
+
+    assert result.exit_code == 2
+    assert "'AAPL' is not an instrument id" in result.output
