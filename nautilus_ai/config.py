@@ -75,6 +75,13 @@ class FeaturesSection(_Section):
     atr_period: int = 14
     volatility_window: int = 20
     volume_window: int = 20
+    range_volatility_window: int | None = None
+    vpin_bucket_volume: float | None = None
+    vpin_buckets: int = 50
+    vpin_source: Literal["bars", "trades"] = "bars"
+    order_flow_window: int | None = None
+    microprice: bool = False
+    book_levels: int | None = None
 
     def to_spec(self) -> FeatureSpec:
         """Return the equivalent FeatureSpec."""
@@ -86,6 +93,13 @@ class FeaturesSection(_Section):
                 atr_period=self.atr_period,
                 volatility_window=self.volatility_window,
                 volume_window=self.volume_window,
+                range_volatility_window=self.range_volatility_window,
+                vpin_bucket_volume=self.vpin_bucket_volume,
+                vpin_buckets=self.vpin_buckets,
+                vpin_source=self.vpin_source,
+                order_flow_window=self.order_flow_window,
+                microprice=self.microprice,
+                book_levels=self.book_levels,
             )
         except ValueError as e:
             raise ConfigError(f"[features]: {e}") from e

@@ -12,14 +12,21 @@ from typing import cast
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig
 from nautilus_trader.indicators import AverageTrueRange, ExponentialMovingAverage, RelativeStrengthIndex
-from nautilus_trader.model.data import Bar, BarType
+from nautilus_trader.model.book import OrderBook
+from nautilus_trader.model.data import Bar, BarType, OrderBookDeltas, QuoteTick, TradeTick
+from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.identifiers import InstrumentId
 
 from nautilus_ai.catalog.types import FeatureVector, topic_data_type
+from nautilus_ai.indicators.book_imbalance import BookImbalance
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 from nautilus_ai.indicators.kernels import log_return
+from nautilus_ai.indicators.microprice import Microprice
+from nautilus_ai.indicators.order_flow import OrderFlowImbalance
+from nautilus_ai.indicators.range_volatility import GarmanKlassVolatility, ParkinsonVolatility
 from nautilus_ai.indicators.realized_volatility import RealizedVolatility
 from nautilus_ai.indicators.volume_zscore import VolumeZScore
+from nautilus_ai.indicators.vpin import VPIN
 
 
 class FeatureActorConfig(ActorConfig, frozen=True):
@@ -44,9 +51,12 @@ class FeatureActorConfig(ActorConfig, frozen=True):
 class FeatureActor(Actor):
     """Compute the features of a :class:`FeatureSpec` on every bar and publish a FeatureVector.
 
-    Nothing is published until every indicator is initialized (the spec's warm-up), so each
-    published vector is complete. Vectors are published under
+    The bar is the sampling clock: one vector per bar, under
     ``topic_data_type(FeatureVector, instrument_id)`` with the bar's ``ts_event``/``ts_init``.
+    Nothing is published until every bar indicator is initialized (the spec's warm-up). Event-driven
+    features (trade-tick VPIN and order flow, quote microprice and spread, book imbalance) hold the
+    value of the latest event at or before the bar and are NaN until initialized; the actor
+    subscribes to the trade ticks, quote ticks or order book deltas they need.
     """
 
     def __init__(self, config: FeatureActorConfig) -> None:
@@ -67,7 +77,26 @@ class FeatureActor(Actor):
         self._atr = AverageTrueRange(spec.atr_period)
         self._rvol = RealizedVolatility(spec.volatility_window)
         self._volume_z = VolumeZScore(spec.volume_window)
-        self._indicators = [self._rsi, *self._emas, self._atr, self._rvol, self._volume_z]
+        self._range_vols = (
+            [
+                ParkinsonVolatility(spec.range_volatility_window),
+                GarmanKlassVolatility(spec.range_volatility_window),
+            ]
+            if spec.range_volatility_window is not None
+            else []
+        )
+        self._indicators = [self._rsi, *self._emas, self._atr, self._rvol, self._volume_z, *self._range_vols]
+        self._vpin = (
+            VPIN(spec.vpin_bucket_volume, n_buckets=spec.vpin_buckets, source=spec.vpin_source)  # type: ignore[arg-type]
+            if spec.vpin_bucket_volume is not None
+            else None
+        )
+        self._order_flow = (
+            OrderFlowImbalance(window=spec.order_flow_window) if spec.order_flow_window is not None else None
+        )
+        self._microprice = Microprice() if spec.microprice else None
+        self._book_imbalance = BookImbalance(spec.book_levels) if spec.book_levels is not None else None
+        self._book: OrderBook | None = None
         self.vectors_published = 0
 
     @property
@@ -82,9 +111,37 @@ class FeatureActor(Actor):
 
     def on_start(self) -> None:
         """Register the indicators and subscribe to the bars."""
+        bar_type, instrument_id = self.config.bar_type, self.config.instrument_id
         for indicator in self._indicators:
-            self.register_indicator_for_bars(self.config.bar_type, indicator)
-        self.subscribe_bars(self.config.bar_type)
+            self.register_indicator_for_bars(bar_type, indicator)
+        if self._vpin is not None and self._spec.vpin_source == "bars":
+            self.register_indicator_for_bars(bar_type, self._vpin)
+        trade_indicators = [i for i in (self._order_flow,) if i is not None]
+        if self._vpin is not None and self._spec.vpin_source == "trades":
+            trade_indicators.append(self._vpin)
+        for indicator in trade_indicators:
+            self.register_indicator_for_trade_ticks(instrument_id, indicator)
+        if trade_indicators:
+            self.subscribe_trade_ticks(instrument_id)
+        if self._microprice is not None:
+            self.register_indicator_for_quote_ticks(instrument_id, self._microprice)
+            self.subscribe_quote_ticks(instrument_id)
+        if self._book_imbalance is not None:
+            self._book = OrderBook(instrument_id, BookType.L2_MBP)
+            self.subscribe_order_book_deltas(instrument_id, BookType.L2_MBP)
+        self.subscribe_bars(bar_type)
+
+    def on_order_book_deltas(self, deltas: OrderBookDeltas) -> None:
+        """Apply book deltas to the actor's book and update the book imbalance."""
+        if self._book is not None and self._book_imbalance is not None:
+            self._book.apply_deltas(deltas)
+            self._book_imbalance.update_book(self._book)
+
+    def on_trade_tick(self, tick: TradeTick) -> None:
+        """Trade ticks only feed registered indicators (updated before this handler)."""
+
+    def on_quote_tick(self, tick: QuoteTick) -> None:
+        """Quote ticks only feed registered indicators (updated before this handler)."""
 
     def on_bar(self, bar: Bar) -> None:
         """Compute and publish the feature vector of ``bar`` (indicators are already updated)."""
@@ -106,11 +163,31 @@ class FeatureActor(Actor):
         returns = [log_return(closes[-1 - h], close) for h in self._spec.return_horizons]
         ema_ratios = [close / ema.value - 1.0 if ema.value > 0 else math.nan for ema in self._emas]
         atr_ratio = self._atr.value / close if close > 0 else math.nan
-        return [*returns, self._rsi.value, *ema_ratios, atr_ratio, self._rvol.value, self._volume_z.value]
+        values = [*returns, self._rsi.value, *ema_ratios, atr_ratio, self._rvol.value, self._volume_z.value]
+        values.extend(v.value for v in self._range_vols)
+        if self._vpin is not None:
+            values.append(self._vpin.value if self._vpin.initialized else math.nan)
+        if self._order_flow is not None:
+            values.append(self._order_flow.value if self._order_flow.initialized else math.nan)
+        if self._microprice is not None:
+            ready = self._microprice.initialized
+            values.append(self._microprice.microprice_drift_bps if ready else math.nan)
+            values.append(self._microprice.spread_bps if ready else math.nan)
+        if self._book_imbalance is not None:
+            values.append(self._book_imbalance.value if self._book_imbalance.initialized else math.nan)
+        return values
 
     def on_reset(self) -> None:
         """Reset every indicator and the close history."""
-        for indicator in self._indicators:
-            indicator.reset()
+        for indicator in (
+            *self._indicators,
+            self._vpin,
+            self._order_flow,
+            self._microprice,
+            self._book_imbalance,
+        ):
+            if indicator is not None:
+                indicator.reset()
         self._closes.clear()
+        self._book = None
         self.vectors_published = 0

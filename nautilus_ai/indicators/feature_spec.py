@@ -28,6 +28,29 @@ class FeatureSpec(NautilusConfig, frozen=True):
         Window in returns of the realized volatility ``rvol`` (per-bar standard deviation of log returns).
     volume_window : int
         Window of the volume z-score ``volume_z``.
+    range_volatility_window : int, optional
+        Window of the Parkinson and Garman-Klass volatilities ``parkinson_vol`` and ``garman_klass_vol``
+        (per bar, from each bar's open/high/low/close).
+    vpin_bucket_volume : float, optional
+        Bucket volume of ``vpin`` (bulk volume classification over equal-volume buckets).
+    vpin_buckets : int
+        Number of buckets averaged by ``vpin``.
+    vpin_source : {"bars", "trades"}
+        Classify bar volumes by close-to-close changes, or trade ticks by trade-to-trade changes.
+    order_flow_window : int, optional
+        Trades in the window of ``order_flow_imbalance`` (aggressor-side volume imbalance, trade ticks).
+    microprice : bool
+        Publish ``microprice_drift_bps`` and ``spread_bps`` from the latest quote tick.
+    book_levels : int, optional
+        Levels of ``book_imbalance`` from the order book (L2 deltas).
+
+    Notes
+    -----
+    The bar features (returns, RSI, EMA ratios, ATR, ``rvol``, ``volume_z``, range volatilities) are
+    complete from :meth:`warmup_bars` on, and no vector is published before. The event-driven
+    features (``vpin``, ``order_flow_imbalance``, ``microprice_drift_bps``, ``spread_bps``,
+    ``book_imbalance``) depend on how much volume or how many ticks arrived: they are NaN in a vector
+    until their indicator is initialized (the models handle NaN).
 
     """
 
@@ -37,6 +60,13 @@ class FeatureSpec(NautilusConfig, frozen=True):
     atr_period: int = 14
     volatility_window: int = 20
     volume_window: int = 20
+    range_volatility_window: int | None = None
+    vpin_bucket_volume: float | None = None
+    vpin_buckets: int = 50
+    vpin_source: str = "bars"
+    order_flow_window: int | None = None
+    microprice: bool = False
+    book_levels: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("rsi_period", "atr_period", "volatility_window", "volume_window"):
@@ -48,6 +78,22 @@ class FeatureSpec(NautilusConfig, frozen=True):
             )
         if not self.ema_periods or min(self.ema_periods) < 2:
             raise ValueError(f"FeatureSpec.ema_periods must be integers >= 2, was {self.ema_periods}")
+        if self.range_volatility_window is not None and self.range_volatility_window < 1:
+            raise ValueError(
+                f"FeatureSpec.range_volatility_window must be >= 1, was {self.range_volatility_window}"
+            )
+        if self.vpin_bucket_volume is not None and self.vpin_bucket_volume <= 0:
+            raise ValueError(
+                f"FeatureSpec.vpin_bucket_volume must be positive, was {self.vpin_bucket_volume}"
+            )
+        if self.vpin_buckets < 1:
+            raise ValueError(f"FeatureSpec.vpin_buckets must be >= 1, was {self.vpin_buckets}")
+        if self.vpin_source not in ("bars", "trades"):
+            raise ValueError(f"FeatureSpec.vpin_source must be 'bars' or 'trades', was {self.vpin_source!r}")
+        if self.order_flow_window is not None and self.order_flow_window < 1:
+            raise ValueError(f"FeatureSpec.order_flow_window must be >= 1, was {self.order_flow_window}")
+        if self.book_levels is not None and not 1 <= self.book_levels <= 10:
+            raise ValueError(f"FeatureSpec.book_levels must be in [1, 10], was {self.book_levels}")
         for name in ("return_horizons", "ema_periods"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
@@ -64,6 +110,17 @@ class FeatureSpec(NautilusConfig, frozen=True):
             "atr_ratio",
             "rvol",
             "volume_z",
+            *(["parkinson_vol", "garman_klass_vol"] if self.range_volatility_window is not None else []),
+            *self.event_feature_names(),
+        ]
+
+    def event_feature_names(self) -> list[str]:
+        """Return the event-driven feature names (NaN until their indicator is initialized)."""
+        return [
+            *(["vpin"] if self.vpin_bucket_volume is not None else []),
+            *(["order_flow_imbalance"] if self.order_flow_window is not None else []),
+            *(["microprice_drift_bps", "spread_bps"] if self.microprice else []),
+            *(["book_imbalance"] if self.book_levels is not None else []),
         ]
 
     def warmup_bars(self) -> int:
@@ -75,12 +132,30 @@ class FeatureSpec(NautilusConfig, frozen=True):
             self.atr_period,
             self.volatility_window + 1,
             self.volume_window,
+            self.range_volatility_window or 0,
         )
 
     def fingerprint(self) -> str:
         """Return a hash of the feature names, parameters and feature code version."""
+        # Optional features that are off (None/False) are left out, so adding an optional feature
+        # to the spec class does not change the fingerprint of specs that do not use it.
+        builtins = msgspec.to_builtins(self)
+        defaults = msgspec.to_builtins(FeatureSpec())
+        optional = (
+            "range_volatility_window",
+            "vpin_bucket_volume",
+            "order_flow_window",
+            "microprice",
+            "book_levels",
+        )
+        spec = {
+            k: v
+            for k, v in builtins.items()
+            if not (k in optional and v in (None, False))
+            and not (k.startswith("vpin_") and self.vpin_bucket_volume is None and v == defaults[k])
+        }
         payload = {
-            "spec": msgspec.to_builtins(self),
+            "spec": spec,
             "names": self.feature_names(),
             "code_version": FEATURE_CODE_VERSION,
         }

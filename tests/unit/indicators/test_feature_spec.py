@@ -33,7 +33,16 @@ CHANGED_PARAMETERS = [
     ("atr_period", 15),
     ("volatility_window", 21),
     ("volume_window", 21),
+    ("range_volatility_window", 20),
+    ("vpin_bucket_volume", 1.0e6),
+    ("order_flow_window", 50),
+    ("microprice", True),
+    ("book_levels", 5),
 ]
+
+# Parameters of an optional feature only matter when that feature is on.
+VPIN_ON = FeatureSpec(vpin_bucket_volume=1.0e6)
+CHANGED_VPIN_PARAMETERS = [("vpin_buckets", 20), ("vpin_source", "trades")]
 
 INVALID_SPECS = [
     ("rsi_period", 1),
@@ -161,10 +170,18 @@ def test_fingerprint_changes_with_every_parameter(field, value):
     assert changed.fingerprint() != FeatureSpec().fingerprint()
 
 
+@pytest.mark.parametrize(("field", "value"), CHANGED_VPIN_PARAMETERS)
+def test_fingerprint_changes_with_every_vpin_parameter_when_vpin_is_on(field, value):
+    changed = msgspec.structs.replace(VPIN_ON, **{field: value})
+
+    assert changed.fingerprint() != VPIN_ON.fingerprint()
+    assert msgspec.structs.replace(FeatureSpec(), **{field: value}).fingerprint() == DEFAULT_FINGERPRINT
+
+
 def test_every_parameter_is_covered_by_the_fingerprint_test():
     fields = {f.name for f in msgspec.structs.fields(FeatureSpec)}
 
-    assert fields == {field for field, _ in CHANGED_PARAMETERS}
+    assert fields == {field for field, _ in CHANGED_PARAMETERS + CHANGED_VPIN_PARAMETERS}
 
 
 def test_fingerprint_changes_with_the_feature_code_version(monkeypatch):
