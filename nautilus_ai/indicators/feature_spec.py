@@ -139,8 +139,6 @@ class FeatureSpec(NautilusConfig, frozen=True):
         """Return a hash of the feature names, parameters and feature code version."""
         # Optional features that are off (None/False) are left out, so adding an optional feature
         # to the spec class does not change the fingerprint of specs that do not use it.
-        builtins = msgspec.to_builtins(self)
-        defaults = msgspec.to_builtins(FeatureSpec())
         optional = (
             "range_volatility_window",
             "vpin_bucket_volume",
@@ -150,9 +148,9 @@ class FeatureSpec(NautilusConfig, frozen=True):
         )
         spec = {
             k: v
-            for k, v in builtins.items()
+            for k, v in msgspec.to_builtins(self).items()
             if not (k in optional and v in (None, False))
-            and not (k.startswith("vpin_") and self.vpin_bucket_volume is None and v == defaults[k])
+            and not (k.startswith("vpin_") and self.vpin_bucket_volume is None)
         }
         payload = {
             "spec": spec,

@@ -178,7 +178,7 @@ class DirectionClassifier:
         booster = self._fitted_booster()
         matrix = _as_matrix(X)
         self._check_width(matrix.shape[1])
-        return np.asarray(booster.predict(matrix), dtype=np.float64)
+        return np.asarray(booster.predict(matrix, num_threads=1), dtype=np.float64)
 
     def predict_proba_one(self, x: np.ndarray) -> float:
         """Return P(up) for one feature vector (the fast path used by the ``SignalActor``).
@@ -197,7 +197,9 @@ class DirectionClassifier:
         booster = self._fitted_booster()
         row = np.asarray(x, dtype=np.float64).reshape(1, -1)
         self._check_width(row.shape[1])
-        return float(booster.predict(row)[0])
+        # One thread: LightGBM's OpenMP pool otherwise costs milliseconds per single-row call
+        # (see docs/benchmarks.md); the result is identical.
+        return float(booster.predict(row, num_threads=1)[0])
 
     def check_features(self, names: Sequence[str], spec_hash: str) -> None:
         """Check that live features match the ones the model was trained on.
