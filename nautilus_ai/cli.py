@@ -217,6 +217,72 @@ def catalog_ingest(
     out.print(f"catalog: {catalog.resolve()}")
 
 
+@catalog_app.command("fetch")
+@handles_errors
+def catalog_fetch(
+    source: Annotated[
+        str, typer.Argument(help="news (JSON/RSS API), onchain (CSV) or tweets (StockNet archive)")
+    ],
+    catalog: Annotated[
+        Path, typer.Option("--catalog", help="ParquetDataCatalog folder (created if missing)")
+    ],
+    config: Annotated[Path, typer.Option("--config", help="The source's settings (TOML)")],
+) -> None:
+    """Run an alternative-data source into the catalog (resumable; nothing is written twice)."""
+    import tomllib
+
+    from nautilus_ai.errors import ConfigError
+
+    if not config.is_file():
+        raise ConfigError(f"source config {config} does not exist")
+    try:
+        settings = tomllib.loads(config.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{config}: not valid TOML: {e}") from None
+    if source == "tweets":
+        _fetch_tweets(settings, catalog, config)
+        return
+    from nautilus_ai.adapters.news_api import fetch_source
+
+    with progress_bars() as progress:
+        report = fetch_source(source, catalog=catalog, config=settings, progress=progress)
+    out.print(report.summary_text())
+    if report.n_failed:
+        raise typer.Exit(4)
+
+
+def _fetch_tweets(settings: dict[str, Any], catalog: Path, config: Path) -> None:
+    from datetime import timedelta
+
+    from nautilus_ai.adapters.tweets import TweetImportCounts, read_stocknet_tweets, tweets_to_catalog
+    from nautilus_ai.errors import ConfigError
+
+    known = {"path", "tickers", "venues", "receive_latency_s", "on_error"}
+    unknown = set(settings) - known
+    if unknown or "path" not in settings or "venues" not in settings:
+        raise ConfigError(
+            f"{config}: tweets settings need path and venues (a ticker -> venue table), "
+            f"optionally tickers, receive_latency_s, on_error; unknown keys: {sorted(unknown)}"
+        )
+    counts = TweetImportCounts()
+    items = read_stocknet_tweets(
+        Path(settings["path"]),
+        settings.get("tickers"),
+        settings["venues"],
+        receive_latency=timedelta(seconds=float(settings.get("receive_latency_s", 0.0))),
+        on_error=settings.get("on_error", "raise"),
+        counts=counts,
+    )
+    with progress_bars() as progress:
+        progress("tweets", 0, 1)
+        written = tweets_to_catalog(items, catalog)
+        progress("tweets", 1, 1)
+    out.print(
+        f"tweets: {counts.items} read from {counts.members} files, {counts.skipped} skipped, "
+        f"{written} NewsItems written to {catalog}"
+    )
+
+
 @catalog_app.command("inspect")
 @handles_errors
 def catalog_inspect(

@@ -262,3 +262,48 @@ def test_a_malformed_instrument_id_in_the_config_exits_2(tmp_path, catalog):
 
     assert result.exit_code == 2
     assert "'AAPL' is not an instrument id" in result.output
+
+
+def test_fetch_tweets_and_onchain_into_the_catalog_once(tmp_path):
+    tweets = tmp_path / "tweets.toml"
+    tweets.write_text(
+        f'path = "{bundled_data_dir() / "news_tweets" / "stocknet_tweets_10_tickers.tar.gz"}"\n'
+        'tickers = ["MSFT"]\nreceive_latency_s = 60\n[venues]\nMSFT = "XNAS"\n'
+    )
+    onchain = tmp_path / "onchain.toml"
+    onchain.write_text(
+        f'path = "{bundled_data_dir() / "onchain" / "bitcoin_dataset.csv"}"\n'
+        'metrics = ["btc_n_transactions"]\n'
+    )
+    catalog = tmp_path / "catalog"
+
+    first = runner.invoke(
+        app, ["catalog", "fetch", "tweets", "--catalog", str(catalog), "--config", str(tweets)]
+    )
+    again = runner.invoke(
+        app, ["catalog", "fetch", "tweets", "--catalog", str(catalog), "--config", str(tweets)]
+    )
+    chain = runner.invoke(
+        app, ["catalog", "fetch", "onchain", "--catalog", str(catalog), "--config", str(onchain)]
+    )
+    summary = runner.invoke(app, ["catalog", "inspect", "--catalog", str(catalog), "--json"])
+
+    assert first.exit_code == 0, first.output
+    assert "3117 NewsItems written" in first.output
+    assert "0 NewsItems written" in again.output
+    assert chain.exit_code == 0, chain.output
+    rows = {(s["data_type"], s["identifier"]): s["rows"] for s in json.loads(summary.output)["series"]}
+    assert rows[("custom_news_item", "MSFT.XNAS")] == 3117
+    assert rows[("custom_on_chain_metric", "BTCUSD.ONCHAIN")] > 2000
+
+
+def test_fetch_with_unknown_tweet_settings_exits_2(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('path = "x.tar.gz"\nvenue = "XNAS"\n')
+
+    result = runner.invoke(
+        app, ["catalog", "fetch", "tweets", "--catalog", str(tmp_path / "c"), "--config", str(config)]
+    )
+
+    assert result.exit_code == 2
+    assert "venues" in result.output
