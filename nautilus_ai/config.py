@@ -82,6 +82,12 @@ class FeaturesSection(_Section):
     order_flow_window: int | None = None
     microprice: bool = False
     book_levels: int | None = None
+    sentiment_half_life_s: float | None = None
+    sentiment_window_s: float = 86400.0
+    onchain_metrics: list[str] = []
+    onchain_instrument: str | None = None
+    onchain_diff: int = 1
+    onchain_window: int = 30
 
     def to_spec(self) -> FeatureSpec:
         """Return the equivalent FeatureSpec."""
@@ -100,6 +106,12 @@ class FeaturesSection(_Section):
                 order_flow_window=self.order_flow_window,
                 microprice=self.microprice,
                 book_levels=self.book_levels,
+                sentiment_half_life_s=self.sentiment_half_life_s,
+                sentiment_window_s=self.sentiment_window_s,
+                onchain_metrics=tuple(self.onchain_metrics),
+                onchain_instrument=self.onchain_instrument,
+                onchain_diff=self.onchain_diff,
+                onchain_window=self.onchain_window,
             )
         except ValueError as e:
             raise ConfigError(f"[features]: {e}") from e

@@ -11,20 +11,23 @@ from typing import cast
 
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig
+from nautilus_trader.core.data import Data
 from nautilus_trader.indicators import AverageTrueRange, ExponentialMovingAverage, RelativeStrengthIndex
 from nautilus_trader.model.book import OrderBook
-from nautilus_trader.model.data import Bar, BarType, OrderBookDeltas, QuoteTick, TradeTick
+from nautilus_trader.model.data import Bar, BarType, DataType, OrderBookDeltas, QuoteTick, TradeTick
 from nautilus_trader.model.enums import BookType
 from nautilus_trader.model.identifiers import InstrumentId
 
-from nautilus_ai.catalog.types import FeatureVector, topic_data_type
+from nautilus_ai.catalog.types import FeatureVector, OnChainMetric, SentimentScore, topic_data_type
 from nautilus_ai.indicators.book_imbalance import BookImbalance
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 from nautilus_ai.indicators.kernels import log_return
 from nautilus_ai.indicators.microprice import Microprice
+from nautilus_ai.indicators.onchain import OnChainFeature
 from nautilus_ai.indicators.order_flow import OrderFlowImbalance
 from nautilus_ai.indicators.range_volatility import GarmanKlassVolatility, ParkinsonVolatility
 from nautilus_ai.indicators.realized_volatility import RealizedVolatility
+from nautilus_ai.indicators.sentiment import SentimentIndicator
 from nautilus_ai.indicators.volume_zscore import VolumeZScore
 from nautilus_ai.indicators.vpin import VPIN
 
@@ -57,6 +60,16 @@ class FeatureActor(Actor):
     features (trade-tick VPIN and order flow, quote microprice and spread, book imbalance) hold the
     value of the latest event at or before the bar and are NaN until initialized; the actor
     subscribes to the trade ticks, quote ticks or order book deltas they need.
+
+    Alternative data (``SentimentScore`` of the instrument, ``OnChainMetric`` of the spec's
+    ``onchain_instrument``) is subscribed on both routes: ``topic_data_type(cls, instrument_id)``
+    (what live publishers such as the ``SentimentActor`` use) and ``DataType(cls)`` with
+    ``instrument_id`` (engine-fed ``CustomData`` from a catalog or ``engine.add_data``). Point in
+    time: a bar's vector only uses objects with ``ts_init`` strictly before the bar's ``ts_init`` (the
+    features are taken as of ``bar.ts_init - 1`` ns). Scores and metrics wait in a pending queue (they
+    arrive in ``ts_init`` order) until a bar passes them. An object stamped exactly at the bar's
+    ``ts_init`` counts from the next bar on, whichever of the two the engine or the live feed delivers
+    first, so ties are resolved the same way in a backtest and live.
     """
 
     def __init__(self, config: FeatureActorConfig) -> None:
@@ -97,6 +110,24 @@ class FeatureActor(Actor):
         self._microprice = Microprice() if spec.microprice else None
         self._book_imbalance = BookImbalance(spec.book_levels) if spec.book_levels is not None else None
         self._book: OrderBook | None = None
+        self._sentiment = (
+            SentimentIndicator(
+                half_life_ns=round(spec.sentiment_half_life_s * 1e9),
+                window_ns=round(spec.sentiment_window_s * 1e9),
+            )
+            if spec.sentiment_half_life_s is not None
+            else None
+        )
+        self._onchain_instrument = (
+            InstrumentId.from_str(spec.onchain_instrument)
+            if spec.onchain_instrument is not None
+            else config.instrument_id
+        )
+        self._onchain = {
+            metric: OnChainFeature(metric, k=spec.onchain_diff, window=spec.onchain_window)
+            for metric in spec.onchain_metrics
+        }
+        self._onchain_pending: deque[OnChainMetric] = deque()
         self.vectors_published = 0
 
     @property
@@ -129,7 +160,29 @@ class FeatureActor(Actor):
         if self._book_imbalance is not None:
             self._book = OrderBook(instrument_id, BookType.L2_MBP)
             self.subscribe_order_book_deltas(instrument_id, BookType.L2_MBP)
+        if self._sentiment is not None:
+            self._subscribe_both_routes(SentimentScore, instrument_id)
+        if self._onchain:
+            self._subscribe_both_routes(OnChainMetric, self._onchain_instrument)
         self.subscribe_bars(bar_type)
+
+    def _subscribe_both_routes(self, cls: type[Data], instrument_id: InstrumentId) -> None:
+        # Live publishers (topic ``data.<cls>.instrument_id=...``) and engine-fed custom data
+        # (topic ``data.<cls>.<VENUE>.<SYMBOL>``) travel on different topics.
+        self.subscribe_data(topic_data_type(cls, instrument_id), instrument_id=instrument_id)
+        self.subscribe_data(DataType(cls), instrument_id=instrument_id)
+
+    def on_data(self, data: Data) -> None:
+        """Feed sentiment scores and on-chain metrics of the subscribed instruments to their indicators."""
+        if isinstance(data, SentimentScore):
+            if self._sentiment is not None and data.instrument_id == self.config.instrument_id:
+                self._sentiment.update(data.score, data.ts_init)
+        elif (
+            isinstance(data, OnChainMetric)
+            and data.metric in self._onchain
+            and data.instrument_id == self._onchain_instrument
+        ):
+            self._onchain_pending.append(data)
 
     def on_order_book_deltas(self, deltas: OrderBookDeltas) -> None:
         """Apply book deltas to the actor's book and update the book imbalance."""
@@ -147,11 +200,22 @@ class FeatureActor(Actor):
         """Compute and publish the feature vector of ``bar`` (indicators are already updated)."""
         close = bar.close.as_double()
         self._closes.append(close)
+        as_of = bar.ts_init - 1  # ties with the bar count from the next bar (delivery-order independent)
+        while self._onchain_pending and self._onchain_pending[0].ts_init <= as_of:
+            metric = self._onchain_pending.popleft()
+            self._onchain[metric.metric].handle_metric(metric)
+        sentiment = self._sentiment.value_at(as_of) if self._sentiment is not None else None
         if len(self._closes) < cast(int, self._closes.maxlen) or not all(
             i.initialized for i in self._indicators
         ):
             return
         values = self._compute(close)
+        if sentiment is not None:
+            values.extend((sentiment.decayed_mean, float(sentiment.message_count), sentiment.dispersion))
+        for feature in self._onchain.values():
+            ready = feature.initialized
+            values.append(feature.log_diff if ready else math.nan)
+            values.append(feature.zscore if ready else math.nan)
         vector = FeatureVector.create(
             self.config.instrument_id, self._spec_hash, self._names, values, bar.ts_event, bar.ts_init
         )
@@ -185,9 +249,12 @@ class FeatureActor(Actor):
             self._order_flow,
             self._microprice,
             self._book_imbalance,
+            self._sentiment,
+            *self._onchain.values(),
         ):
             if indicator is not None:
                 indicator.reset()
         self._closes.clear()
         self._book = None
+        self._onchain_pending.clear()
         self.vectors_published = 0

@@ -43,6 +43,22 @@ class FeatureSpec(NautilusConfig, frozen=True):
         Publish ``microprice_drift_bps`` and ``spread_bps`` from the latest quote tick.
     book_levels : int, optional
         Levels of ``book_imbalance`` from the order book (L2 deltas).
+    sentiment_half_life_s : float, optional
+        Half-life in seconds of the time-decayed mean ``sentiment_mean`` of the instrument's
+        ``SentimentScore`` objects; also turns on ``sentiment_count`` and ``sentiment_dispersion``.
+    sentiment_window_s : float
+        Trailing window in seconds of ``sentiment_count`` (scores in the window) and
+        ``sentiment_dispersion`` (their sample standard deviation); only used with sentiment on.
+    onchain_metrics : tuple[str, ...]
+        On-chain metric names (``OnChainMetric.metric``); each gives ``onchain_<metric>_logdiff`` and
+        ``onchain_<metric>_z`` (see :class:`~nautilus_ai.indicators.onchain.OnChainFeature`).
+    onchain_instrument : str, optional
+        The instrument id the ``OnChainMetric`` objects carry (for example ``"BTCUSD.ONCHAIN"``);
+        the actor's own instrument when omitted.
+    onchain_diff : int
+        The log-difference lag of the on-chain features, in observations.
+    onchain_window : int
+        The z-score window of the on-chain features, in observations.
 
     Notes
     -----
@@ -50,7 +66,12 @@ class FeatureSpec(NautilusConfig, frozen=True):
     complete from :meth:`warmup_bars` on, and no vector is published before. The event-driven
     features (``vpin``, ``order_flow_imbalance``, ``microprice_drift_bps``, ``spread_bps``,
     ``book_imbalance``) depend on how much volume or how many ticks arrived: they are NaN in a vector
-    until their indicator is initialized (the models handle NaN).
+    until their indicator is initialized (the models handle NaN). The alternative-data features are
+    event-driven too and take the value as of ``bar.ts_init - 1`` ns (only objects with ``ts_init``
+    strictly before the bar's count; one stamped exactly at the bar counts from the next bar, whatever
+    the delivery order of the tie): ``sentiment_mean`` and ``sentiment_dispersion`` are NaN before the
+    first score (dispersion also with fewer than two scores in the window) while ``sentiment_count``
+    is 0; the on-chain features are NaN until ``max(onchain_diff + 1, onchain_window)`` observations.
 
     """
 
@@ -67,6 +88,12 @@ class FeatureSpec(NautilusConfig, frozen=True):
     order_flow_window: int | None = None
     microprice: bool = False
     book_levels: int | None = None
+    sentiment_half_life_s: float | None = None
+    sentiment_window_s: float = 86400.0
+    onchain_metrics: tuple[str, ...] = ()
+    onchain_instrument: str | None = None
+    onchain_diff: int = 1
+    onchain_window: int = 30
 
     def __post_init__(self) -> None:
         for name in ("rsi_period", "atr_period", "volatility_window", "volume_window"):
@@ -94,7 +121,28 @@ class FeatureSpec(NautilusConfig, frozen=True):
             raise ValueError(f"FeatureSpec.order_flow_window must be >= 1, was {self.order_flow_window}")
         if self.book_levels is not None and not 1 <= self.book_levels <= 10:
             raise ValueError(f"FeatureSpec.book_levels must be in [1, 10], was {self.book_levels}")
-        for name in ("return_horizons", "ema_periods"):
+        if self.sentiment_half_life_s is not None and not self.sentiment_half_life_s > 0:
+            raise ValueError(
+                f"FeatureSpec.sentiment_half_life_s must be positive, was {self.sentiment_half_life_s}"
+            )
+        if not self.sentiment_window_s > 0:
+            raise ValueError(
+                f"FeatureSpec.sentiment_window_s must be positive, was {self.sentiment_window_s}"
+            )
+        if any(not isinstance(m, str) or not m.strip() for m in self.onchain_metrics):
+            raise ValueError(
+                f"FeatureSpec.onchain_metrics must be non-empty metric names, was {self.onchain_metrics}"
+            )
+        if self.onchain_instrument is not None and "." not in self.onchain_instrument:
+            raise ValueError(
+                "FeatureSpec.onchain_instrument must be an instrument id like 'BTCUSD.ONCHAIN', "
+                f"was {self.onchain_instrument!r}"
+            )
+        if self.onchain_diff < 1:
+            raise ValueError(f"FeatureSpec.onchain_diff must be >= 1, was {self.onchain_diff}")
+        if self.onchain_window < 2:
+            raise ValueError(f"FeatureSpec.onchain_window must be >= 2, was {self.onchain_window}")
+        for name in ("return_horizons", "ema_periods", "onchain_metrics"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
                 raise ValueError(
@@ -121,6 +169,16 @@ class FeatureSpec(NautilusConfig, frozen=True):
             *(["order_flow_imbalance"] if self.order_flow_window is not None else []),
             *(["microprice_drift_bps", "spread_bps"] if self.microprice else []),
             *(["book_imbalance"] if self.book_levels is not None else []),
+            *(
+                ["sentiment_mean", "sentiment_count", "sentiment_dispersion"]
+                if self.sentiment_half_life_s is not None
+                else []
+            ),
+            *(
+                name
+                for metric in self.onchain_metrics
+                for name in (f"onchain_{metric}_logdiff", f"onchain_{metric}_z")
+            ),
         ]
 
     def warmup_bars(self) -> int:
@@ -151,6 +209,8 @@ class FeatureSpec(NautilusConfig, frozen=True):
             for k, v in msgspec.to_builtins(self).items()
             if not (k in optional and v in (None, False))
             and not (k.startswith("vpin_") and self.vpin_bucket_volume is None)
+            and not (k.startswith("sentiment_") and self.sentiment_half_life_s is None)
+            and not (k.startswith("onchain_") and not self.onchain_metrics)
         }
         payload = {
             "spec": spec,

@@ -38,11 +38,21 @@ CHANGED_PARAMETERS = [
     ("order_flow_window", 50),
     ("microprice", True),
     ("book_levels", 5),
+    ("sentiment_half_life_s", 43200.0),
+    ("onchain_metrics", ("btc_hash_rate",)),
 ]
 
 # Parameters of an optional feature only matter when that feature is on.
 VPIN_ON = FeatureSpec(vpin_bucket_volume=1.0e6)
 CHANGED_VPIN_PARAMETERS = [("vpin_buckets", 20), ("vpin_source", "trades")]
+SENTIMENT_ON = FeatureSpec(sentiment_half_life_s=43200.0)
+CHANGED_SENTIMENT_PARAMETERS = [("sentiment_window_s", 3600.0)]
+ONCHAIN_ON = FeatureSpec(onchain_metrics=("btc_hash_rate",))
+CHANGED_ONCHAIN_PARAMETERS = [
+    ("onchain_instrument", "BTCUSD.ONCHAIN"),
+    ("onchain_diff", 7),
+    ("onchain_window", 10),
+]
 
 INVALID_SPECS = [
     ("rsi_period", 1),
@@ -178,10 +188,45 @@ def test_fingerprint_changes_with_every_vpin_parameter_when_vpin_is_on(field, va
     assert msgspec.structs.replace(FeatureSpec(), **{field: value}).fingerprint() == DEFAULT_FINGERPRINT
 
 
+@pytest.mark.parametrize(
+    ("base", "field", "value"),
+    [(SENTIMENT_ON, f, v) for f, v in CHANGED_SENTIMENT_PARAMETERS]
+    + [(ONCHAIN_ON, f, v) for f, v in CHANGED_ONCHAIN_PARAMETERS],
+)
+def test_fingerprint_changes_with_alt_data_parameters_only_when_the_feature_is_on(base, field, value):
+    changed = msgspec.structs.replace(base, **{field: value})
+
+    assert changed.fingerprint() != base.fingerprint()
+    assert msgspec.structs.replace(FeatureSpec(), **{field: value}).fingerprint() == DEFAULT_FINGERPRINT
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sentiment_half_life_s", 0.0),
+        ("sentiment_window_s", -1.0),
+        ("onchain_metrics", ("",)),
+        ("onchain_metrics", ("a", "a")),
+        ("onchain_instrument", "BTCUSD"),
+        ("onchain_diff", 0),
+        ("onchain_window", 1),
+    ],
+)
+def test_invalid_alt_data_parameters_raise_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=f"FeatureSpec.{field}"):
+        FeatureSpec(**{field: value})
+
+
 def test_every_parameter_is_covered_by_the_fingerprint_test():
     fields = {f.name for f in msgspec.structs.fields(FeatureSpec)}
 
-    assert fields == {field for field, _ in CHANGED_PARAMETERS + CHANGED_VPIN_PARAMETERS}
+    assert fields == {
+        field
+        for field, _ in CHANGED_PARAMETERS
+        + CHANGED_VPIN_PARAMETERS
+        + CHANGED_SENTIMENT_PARAMETERS
+        + CHANGED_ONCHAIN_PARAMETERS
+    }
 
 
 def test_fingerprint_changes_with_the_feature_code_version(monkeypatch):
