@@ -41,6 +41,7 @@ lint: setup ## ruff (lint + format check) and mypy
 bench: setup ## Run the benchmarks and print their figures (see docs/benchmarks.md)
 	$(PY) benchmarks/bench_walkforward.py
 	$(PY) benchmarks/bench_ingest.py
+	$(PY) benchmarks/bench_features.py
 
 clean: ## Remove demo outputs (never the virtual environment or data/)
 	rm -rf $(DEMO_OUT)
