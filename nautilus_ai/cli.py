@@ -314,35 +314,34 @@ def features_build(
         Path | None, typer.Option("--catalog", help="Catalog (overrides data.catalog of the config)")
     ] = None,
     to_catalog: Annotated[
-        bool, typer.Option("--to-catalog", help="Also write the FeatureVectors into the catalog")
+        bool, typer.Option("--to-catalog", help="Also write the FeatureVectors into the catalog (idempotent)")
     ] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel replay processes")] = 1,
 ) -> None:
-    """Replay the catalog through the FeatureActor and persist the FeatureVectors."""
-    import msgspec
-
-    from nautilus_ai.backtest.node_config import feature_replay_run
-    from nautilus_ai.backtest.runner import BacktestJob, run_backtest_job
+    """Replay the catalog through the FeatureActor, one process per instrument, and persist the vectors."""
+    from nautilus_ai.backtest.feature_build import build_features
     from nautilus_ai.config import load_experiment
     from nautilus_ai.errors import ConfigError
 
     cfg = load_experiment(config).with_catalog(str(catalog) if catalog else None)
     if cfg.data.catalog is None:
         raise ConfigError("no catalog: set [data] catalog in the config or pass --catalog")
-    run = feature_replay_run(cfg, str(Path(cfg.data.catalog).resolve()), str(out_path.resolve()))
-    if to_catalog:
-        if run.engine is None:
-            raise RuntimeError("feature replay run config has no engine config")
-        actors = list(run.engine.actors)
-        recorder = actors[-1]
-        actors[-1] = msgspec.structs.replace(
-            recorder, config={**recorder.config, "catalog_path": str(Path(cfg.data.catalog).resolve())}
-        )
-        run = msgspec.structs.replace(run, engine=msgspec.structs.replace(run.engine, actors=actors))
+    total = len(cfg.data.instruments)
     with progress_bars() as progress:
-        progress("features", 0, 1)
-        run_backtest_job(BacktestJob("features", run))
-        progress("features", 1, 1)
-    out.print(f"features: {out_path.resolve()}")
+        done = 0
+        progress("features", 0, total)
+
+        def on_done(_: object) -> None:
+            nonlocal done
+            done += 1
+            progress("features", done, total)
+
+        result = build_features(
+            cfg, cfg.data.catalog, out_path, workers=workers, to_catalog=to_catalog, on_done=on_done
+        )
+    out.print(f"features: {result.rows} vectors of {total} instrument(s) → {out_path.resolve()}")
+    if result.written_to_catalog is not None:
+        out.print(f"catalog: {result.written_to_catalog} new FeatureVectors written to {cfg.data.catalog}")
 
 
 # ----------------------------------------------------------------------------------------------- backtest

@@ -25,6 +25,11 @@ from nautilus_ai.config import ExperimentConfig
 
 _FEATURE_ACTOR = "nautilus_ai.indicators.feature_actor"
 _FEATURE_RECORDER = "nautilus_ai.indicators.feature_recorder"
+_SENTIMENT_ACTOR = "nautilus_ai.learning.sentiment_actor"
+_NEWS_ITEM = "nautilus_ai.catalog.types:NewsItem"
+_ONCHAIN_METRIC = "nautilus_ai.catalog.types:OnChainMetric"
+NEWS_CLIENT_ID = "NEWS"
+ONCHAIN_CLIENT_ID = "ONCHAIN"
 _SIGNAL_ACTOR = "nautilus_ai.learning.signal_actor"
 _EQUITY_RECORDER = "nautilus_ai.backtest.equity_recorder"
 _ML_STRATEGY = "nautilus_ai.strategies.ml_strategy"
@@ -100,6 +105,56 @@ def bar_data_configs(cfg: ExperimentConfig, catalog: str) -> list[BacktestDataCo
             bar_spec=cfg.data.bar_spec,
         )
         for iid in cfg.data.instruments
+    ]
+
+
+def alt_data_configs(cfg: ExperimentConfig, catalog: str) -> list[BacktestDataConfig]:
+    """Return the catalog alternative-data feeds the config's feature spec needs.
+
+    Sentiment features get every instrument's ``NewsItem``s (client ``NEWS``, scored on the bus by
+    the :func:`sentiment_actor_configs` actor); on-chain features get the ``OnChainMetric``s of the
+    spec's ``onchain_instrument`` (each instrument's own when unset; client ``ONCHAIN``). Catalog
+    custom data reaches the actors as ``DataType(cls)`` with the item's ``instrument_id``; the
+    on-chain feeds select their rows with a ``filter_expr`` on ``instrument_id``.
+    """
+    feeds: list[BacktestDataConfig] = []
+    if cfg.features.sentiment_half_life_s is not None:
+        feeds.extend(
+            BacktestDataConfig(
+                catalog_path=catalog, data_cls=_NEWS_ITEM, instrument_id=iid, client_id=NEWS_CLIENT_ID
+            )
+            for iid in cfg.data.instruments
+        )
+    if cfg.features.onchain_metrics:
+        sources = (
+            [cfg.features.onchain_instrument]
+            if cfg.features.onchain_instrument is not None
+            else list(cfg.data.instruments)
+        )
+        # Filtered by row rather than by instrument_id: BacktestNode requires a venue config for the
+        # venue of every data config's instrument, and a metric's pseudo-venue (BTCUSD.ONCHAIN) has none.
+        feeds.extend(
+            BacktestDataConfig(
+                catalog_path=catalog,
+                data_cls=_ONCHAIN_METRIC,
+                filter_expr=f'field("instrument_id") == "{iid}"',
+                client_id=ONCHAIN_CLIENT_ID,
+            )
+            for iid in sources
+        )
+    return feeds
+
+
+def sentiment_actor_configs(cfg: ExperimentConfig) -> list[ImportableActorConfig]:
+    """Return the SentimentActor scoring the instruments' NewsItems (none without sentiment features)."""
+    if cfg.features.sentiment_half_life_s is None:
+        return []
+    return [
+        ImportableActorConfig(
+            actor_path=f"{_SENTIMENT_ACTOR}:SentimentActor",
+            config_path=f"{_SENTIMENT_ACTOR}:SentimentActorConfig",
+            config={"component_id": "SentimentActor", "instrument_ids": list(cfg.data.instruments)},
+        )
     ]
 
 
@@ -222,13 +277,14 @@ def run_config(
     actors: Sequence[ImportableActorConfig] = (),
     strategies: Sequence[ImportableStrategyConfig] = (),
     trader_id: str = "NAUTILUS_AI-001",
+    extra_data: Sequence[BacktestDataConfig] = (),
 ) -> BacktestRunConfig:
-    """Return a BacktestRunConfig over the config's bars with the given actors and strategies."""
+    """Return a BacktestRunConfig over the config's bars and ``extra_data`` with the given components."""
     for bt in cfg.data.bar_types():
         BarType.from_str(bt)  # fail early with NautilusTrader's own message on a bad bar spec
     return BacktestRunConfig(
         venues=venue_configs(cfg),
-        data=bar_data_configs(cfg, catalog),
+        data=[*bar_data_configs(cfg, catalog), *extra_data],
         engine=BacktestEngineConfig(
             trader_id=trader_id,
             logging=LoggingConfig(log_level="ERROR", bypass_logging=True),
@@ -244,13 +300,23 @@ def run_config(
 
 
 def feature_replay_run(cfg: ExperimentConfig, catalog: str, output_path: str) -> BacktestRunConfig:
-    """Return the run that replays the catalog through the FeatureActors and records the vectors."""
+    """Return the run that replays the catalog through the FeatureActors and records the vectors.
+
+    With sentiment features the run also replays the instruments' ``NewsItem``s through a
+    SentimentActor, and with on-chain features the ``OnChainMetric``s (:func:`alt_data_configs`),
+    so alternative-data features come from the same bus chain as live.
+    """
     return run_config(
         cfg,
         catalog,
         start=cfg.data.start,
         end=cfg.data.end,
-        actors=[*feature_actor_configs(cfg), feature_recorder_config(cfg, output_path)],
+        actors=[
+            *sentiment_actor_configs(cfg),
+            *feature_actor_configs(cfg),
+            feature_recorder_config(cfg, output_path),
+        ],
+        extra_data=alt_data_configs(cfg, catalog),
     )
 
 
@@ -265,18 +331,24 @@ def ml_run(
     trade_start: str,
     equity_path: str,
 ) -> BacktestRunConfig:
-    """Return a test-window run of the whole chain: FeatureActor → SignalActor → MLStrategy."""
+    """Return a test-window run of the whole chain: FeatureActor → SignalActor → MLStrategy.
+
+    The alternative data and the SentimentActor of the feature replay are fed here too, so the model
+    trades on the features it was trained on.
+    """
     return run_config(
         cfg,
         catalog,
         start=start,
         end=end,
         actors=[
+            *sentiment_actor_configs(cfg),
             *feature_actor_configs(cfg),
             *signal_actor_configs(cfg, registry_path, model_version),
             equity_recorder_config(cfg, equity_path),
         ],
         strategies=ml_strategy_configs(cfg, trade_start),
+        extra_data=alt_data_configs(cfg, catalog),
     )
 
 

@@ -16,7 +16,7 @@ REPO = Path(__file__).parents[3]
 def test_bundled_instruments_file_parses_and_builds_every_instrument() -> None:
     specs = load_instruments_file(REPO / "data" / "instruments.toml")
 
-    assert len(specs) == 11
+    assert len(specs) == 12
     assert isinstance(specs[0].to_nautilus(), Equity)
     btc = next(s for s in specs if s.id == "BTC-PERP.FTX").to_nautilus()
     assert isinstance(btc, CryptoPerpetual) and btc.price_precision == 1
