@@ -6,6 +6,8 @@ import json
 import msgspec
 from nautilus_trader.config import NautilusConfig
 
+import nautilus_ai
+
 # Bump when the computation of an existing feature changes: the fingerprint changes with it, so a
 # model trained on the old features refuses to serve the new ones.
 FEATURE_CODE_VERSION = "1"
@@ -194,7 +196,11 @@ class FeatureSpec(NautilusConfig, frozen=True):
         )
 
     def fingerprint(self) -> str:
-        """Return a hash of the feature names, parameters and feature code version."""
+        """Return a hash of the feature names, parameters, feature code version and package version.
+
+        A model stores the fingerprint it was trained with and refuses to serve vectors of another
+        one, so upgrading nautilus-ai (or bumping ``FEATURE_CODE_VERSION``) asks for retraining.
+        """
         # Optional features that are off (None/False) are left out, so adding an optional feature
         # to the spec class does not change the fingerprint of specs that do not use it.
         optional = (
@@ -216,5 +222,6 @@ class FeatureSpec(NautilusConfig, frozen=True):
             "spec": spec,
             "names": self.feature_names(),
             "code_version": FEATURE_CODE_VERSION,
+            "package_version": nautilus_ai.__version__,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -12,9 +12,10 @@ from nautilus_ai.indicators import feature_spec
 from nautilus_ai.indicators.feature_actor import FeatureActor, FeatureActorConfig
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 
-# The fingerprint of the default spec. It must only change on purpose (a new default or a bumped
-# FEATURE_CODE_VERSION): a silent change would make every registered model refuse to serve.
-DEFAULT_FINGERPRINT = "db611d21d08f26e5"
+# The fingerprint of the default spec at package version 0.1.0. It must only change on purpose (a new
+# default, a bumped FEATURE_CODE_VERSION or a new package version): a silent change would make every
+# registered model refuse to serve.
+DEFAULT_FINGERPRINT = "786248fbc3ab03b7"
 
 # A spec whose every component needs at most 4 bars: raising one parameter makes it the warm-up.
 SMALL = FeatureSpec(
@@ -233,6 +234,16 @@ def test_fingerprint_changes_with_the_feature_code_version(monkeypatch):
     before = FeatureSpec().fingerprint()
 
     monkeypatch.setattr(feature_spec, "FEATURE_CODE_VERSION", feature_spec.FEATURE_CODE_VERSION + "-next")
+
+    assert FeatureSpec().fingerprint() != before
+
+
+def test_fingerprint_changes_with_the_package_version(monkeypatch):
+    import nautilus_ai
+
+    before = FeatureSpec().fingerprint()
+
+    monkeypatch.setattr(nautilus_ai, "__version__", nautilus_ai.__version__ + ".post1")
 
     assert FeatureSpec().fingerprint() != before
 
