@@ -20,7 +20,7 @@ from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.config import LoggingConfig, RiskEngineConfig
 from nautilus_trader.model.currencies import USD
-from nautilus_trader.model.data import Bar, BarType
+from nautilus_trader.model.data import Bar, BarType, QuoteTick, TradeTick
 from nautilus_trader.model.enums import AccountType, OmsType
 from nautilus_trader.model.identifiers import Venue
 from nautilus_trader.model.instruments import Equity, Instrument
@@ -30,6 +30,7 @@ from nautilus_trader.persistence.wranglers import BarDataWrangler
 from nautilus_ai.catalog.ingest import IngestOptions, ingest_paths
 from nautilus_ai.catalog.instruments import InstrumentSpec, load_instruments_file
 from nautilus_ai.config import ExperimentConfig, parse_experiment
+from nautilus_ai.indicators.feature_spec import FeatureSpec
 
 STOCKNET_SESSION_CLOSE = "16:00"
 STOCKNET_TIMEZONE = "America/New_York"
@@ -332,3 +333,85 @@ def small_experiment(
         else:
             data[key] = value
     return parse_experiment(data, source="test_kit.small_experiment")
+
+
+def binance_btcusdt_ticks() -> tuple[Instrument, list[TradeTick], list[QuoteTick]]:
+    """Return the real Binance BTCUSDT trades (with aggressor sides) and quotes of ``../shared/data``.
+
+    Trades come from ``ticks_trades/btcusdt-trades.parquet`` (aggressor SELL when the buyer was the
+    maker), quotes from ``ticks_quotes/btcusdt-quotes.parquet``, both wrangled for NautilusTrader's
+    ``TestInstrumentProvider.btcusdt_binance()`` instrument.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the shared data folder is not beside the repository (tests skip then).
+
+    """
+    from nautilus_trader.persistence.wranglers import QuoteTickDataWrangler, TradeTickDataWrangler
+    from nautilus_trader.test_kit.providers import TestInstrumentProvider
+
+    root = shared_data_dir()
+    if root is None:
+        raise FileNotFoundError("the shared data folder (../shared/data) is not beside the repository")
+    instrument = TestInstrumentProvider.btcusdt_binance()
+    trades_frame = pd.read_parquet(root / "ticks_trades" / "btcusdt-trades.parquet").set_index("timestamp")
+    trades_frame["side"] = ["SELL" if m == "True" else "BUY" for m in trades_frame["buyer_maker"].astype(str)]
+    quotes_frame = pd.read_parquet(root / "ticks_quotes" / "btcusdt-quotes.parquet").set_index("timestamp")
+    quotes_frame = quotes_frame.rename(columns={"bid": "bid_price", "ask": "ask_price"})
+    trades = TradeTickDataWrangler(instrument).process(trades_frame)
+    quotes = QuoteTickDataWrangler(instrument).process(
+        quotes_frame[["bid_price", "ask_price", "bid_size", "ask_size"]]
+    )
+    return instrument, trades, quotes
+
+
+def replay_feature_actor(
+    instrument: Instrument,
+    bar_type: BarType,
+    data: Sequence[Sequence[Any]],
+    spec: FeatureSpec,
+    output: Path,
+) -> pd.DataFrame:
+    """Replay ``data`` through a FeatureActor in a BacktestEngine and return the recorded vectors.
+
+    Parameters
+    ----------
+    instrument : Instrument
+        The instrument of the bars (its venue gets a MARGIN account).
+    bar_type : BarType
+        The bars the actor samples on (external bars in ``data``, or internal ones aggregated by the engine).
+    data : Sequence[Sequence[Any]]
+        Lists of engine-ready data (bars, ticks, ``CustomData``), each added with ``engine.add_data``.
+    spec : FeatureSpec
+        The features to compute.
+    output : Path
+        Where the FeatureRecorder writes its Parquet file.
+
+    Returns
+    -------
+    pd.DataFrame
+        The recorded vectors (one row per bar after the warm-up) indexed by ``ts_init`` as UTC times.
+
+    """
+    from nautilus_ai.indicators.feature_actor import FeatureActor, FeatureActorConfig
+    from nautilus_ai.indicators.feature_recorder import FeatureRecorder, FeatureRecorderConfig
+
+    engine = make_backtest_engine([instrument])
+    try:
+        for chunk in data:
+            engine.add_data(list(chunk))
+        engine.add_actor(
+            FeatureActor(FeatureActorConfig(instrument_id=instrument.id, bar_type=bar_type, spec=spec))
+        )
+        engine.add_actor(
+            FeatureRecorder(
+                FeatureRecorderConfig(instrument_ids=(str(instrument.id),), output_path=str(output))
+            )
+        )
+        engine.run()
+    finally:
+        engine.dispose()
+    frame = pd.read_parquet(output)
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame["ts_init"], unit="ns", utc=True))
+    return frame

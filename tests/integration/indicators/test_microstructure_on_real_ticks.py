@@ -8,15 +8,12 @@ handler runs). The recorded values equal the batch twins over the same ticks.
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig
 from nautilus_trader.model.data import QuoteTick, TradeTick
 from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.identifiers import InstrumentId
-from nautilus_trader.persistence.wranglers import QuoteTickDataWrangler, TradeTickDataWrangler
-from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
 from nautilus_ai import test_kit
 from nautilus_ai.indicators.microprice import Microprice
@@ -71,18 +68,9 @@ class MicrostructureRecorder(Actor):
 
 @pytest.fixture(scope="module")
 def binance_ticks():
-    root = test_kit.shared_data_dir()
-    if root is None:
+    if test_kit.shared_data_dir() is None:
         pytest.skip("the shared data folder (../shared/data) is not present")
-    instrument = TestInstrumentProvider.btcusdt_binance()
-    trades_frame = pd.read_parquet(root / "ticks_trades" / "btcusdt-trades.parquet").set_index("timestamp")
-    trades_frame["side"] = ["SELL" if m == "True" else "BUY" for m in trades_frame["buyer_maker"].astype(str)]
-    quotes_frame = pd.read_parquet(root / "ticks_quotes" / "btcusdt-quotes.parquet").set_index("timestamp")
-    quotes_frame = quotes_frame.rename(columns={"bid": "bid_price", "ask": "ask_price"})
-    trades = TradeTickDataWrangler(instrument).process(trades_frame)
-    quotes = QuoteTickDataWrangler(instrument).process(
-        quotes_frame[["bid_price", "ask_price", "bid_size", "ask_size"]]
-    )
+    instrument, trades, quotes = test_kit.binance_btcusdt_ticks()
     return instrument, trades, quotes
 
 

@@ -7,18 +7,13 @@ and every published value equals a standalone indicator fed the same ticks up to
 """
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from nautilus_trader.model.data import BarType
-from nautilus_trader.persistence.wranglers import QuoteTickDataWrangler, TradeTickDataWrangler
-from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
 from nautilus_ai import test_kit
-from nautilus_ai.indicators.feature_actor import FeatureActor, FeatureActorConfig
-from nautilus_ai.indicators.feature_recorder import FeatureRecorder, FeatureRecorderConfig
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 from nautilus_ai.indicators.microprice import Microprice
 from nautilus_ai.indicators.microstructure_kernels import (
@@ -32,25 +27,7 @@ from nautilus_ai.indicators.vpin import VPIN
 BAR_SPEC = FeatureSpec(range_volatility_window=20, vpin_bucket_volume=2.0e8, vpin_buckets=10)
 
 
-def run_actor(instrument, bar_type, data, spec: FeatureSpec, output: Path) -> pd.DataFrame:
-    engine = test_kit.make_backtest_engine([instrument])
-    try:
-        for chunk in data:
-            engine.add_data(chunk)
-        engine.add_actor(
-            FeatureActor(FeatureActorConfig(instrument_id=instrument.id, bar_type=bar_type, spec=spec))
-        )
-        engine.add_actor(
-            FeatureRecorder(
-                FeatureRecorderConfig(instrument_ids=(str(instrument.id),), output_path=str(output))
-            )
-        )
-        engine.run()
-    finally:
-        engine.dispose()
-    frame = pd.read_parquet(output)
-    frame.index = pd.DatetimeIndex(pd.to_datetime(frame["ts_init"], unit="ns", utc=True))
-    return frame
+run_actor = test_kit.replay_feature_actor
 
 
 @pytest.fixture(scope="module")
@@ -104,18 +81,9 @@ def test_optional_bar_features_do_not_change_when_the_future_is_cut(aapl, tmp_pa
 
 @pytest.fixture(scope="module")
 def binance(tmp_path_factory):
-    root = test_kit.shared_data_dir()
-    if root is None:
+    if test_kit.shared_data_dir() is None:
         pytest.skip("the shared data folder (../shared/data) is not present")
-    instrument = TestInstrumentProvider.btcusdt_binance()
-    trades_frame = pd.read_parquet(root / "ticks_trades" / "btcusdt-trades.parquet").set_index("timestamp")
-    trades_frame["side"] = ["SELL" if m == "True" else "BUY" for m in trades_frame["buyer_maker"].astype(str)]
-    quotes_frame = pd.read_parquet(root / "ticks_quotes" / "btcusdt-quotes.parquet").set_index("timestamp")
-    quotes_frame = quotes_frame.rename(columns={"bid": "bid_price", "ask": "ask_price"})
-    trades = TradeTickDataWrangler(instrument).process(trades_frame)
-    quotes = QuoteTickDataWrangler(instrument).process(
-        quotes_frame[["bid_price", "ask_price", "bid_size", "ask_size"]]
-    )
+    instrument, trades, quotes = test_kit.binance_btcusdt_ticks()
     bucket = sum(t.size.as_double() for t in trades) / 40
     spec = FeatureSpec(
         return_horizons=(1,),

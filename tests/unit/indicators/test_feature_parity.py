@@ -18,8 +18,6 @@ from nautilus_trader.indicators import ExponentialMovingAverage
 from nautilus_trader.model.data import Bar, BarType
 
 from nautilus_ai import test_kit
-from nautilus_ai.indicators.feature_actor import FeatureActor, FeatureActorConfig
-from nautilus_ai.indicators.feature_recorder import FeatureRecorder, FeatureRecorderConfig
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 
 SPEC = FeatureSpec()
@@ -32,24 +30,9 @@ CUT_SEED = 20_240_607
 
 def run_feature_actor(bar_type: BarType, bars: list[Bar], spec: FeatureSpec, output: Path) -> pd.DataFrame:
     """Replay ``bars`` through a FeatureActor in a BacktestEngine; return the recorded vectors by time."""
-    instrument = test_kit.stocknet_equity("AAPL", "XNAS")
-    engine = test_kit.make_backtest_engine([instrument])
-    try:
-        engine.add_data(bars)
-        engine.add_actor(
-            FeatureActor(FeatureActorConfig(instrument_id=instrument.id, bar_type=bar_type, spec=spec))
-        )
-        engine.add_actor(
-            FeatureRecorder(
-                FeatureRecorderConfig(instrument_ids=(str(instrument.id),), output_path=str(output))
-            )
-        )
-        engine.run()
-    finally:
-        engine.dispose()
-    frame = pd.read_parquet(output)
-    frame.index = pd.DatetimeIndex(pd.to_datetime(frame["ts_init"], unit="ns", utc=True))
-    return frame
+    return test_kit.replay_feature_actor(
+        test_kit.stocknet_equity("AAPL", "XNAS"), bar_type, [bars], spec, output
+    )
 
 
 def bars_frame(bars: list[Bar]) -> pd.DataFrame:
