@@ -1,11 +1,9 @@
 """The async fetch framework against a real HTTP server (uvicorn, 127.0.0.1) replaying recordings."""
 
 import asyncio
-import importlib.util
 import json
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,27 +24,6 @@ from nautilus_ai.errors import ConfigError
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "http"
 IID = InstrumentId.from_str("AAPL.XNAS")
-
-
-def _load_replay_server():
-    spec = importlib.util.spec_from_file_location("replay_server", FIXTURES / "replay_server.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ReplayServer
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator:
-    replay = _load_replay_server()().start()
-    yield replay
-    replay.stop()
-
-
-@pytest.fixture
-def replay(server):
-    server.reset()
-    return server
 
 
 def make_job(base_url: str, tmp_path: Path, **overrides) -> FetchJob:

@@ -1,7 +1,5 @@
 """The news API client (JSON and RSS) against a real HTTP server replaying recorded responses."""
 
-import importlib.util
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -22,27 +20,6 @@ FAST = {
     "timeout_s": 2.0,
     "seed": 1,
 }
-
-
-def _load_replay_server():
-    spec = importlib.util.spec_from_file_location("replay_server", FIXTURES / "replay_server.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ReplayServer
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator:
-    replay = _load_replay_server()().start()
-    yield replay
-    replay.stop()
-
-
-@pytest.fixture
-def replay(server):
-    server.reset()
-    return server
 
 
 def news_items(catalog: Path) -> list[NewsItem]:
