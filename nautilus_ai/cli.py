@@ -317,6 +317,14 @@ def features_build(
         bool, typer.Option("--to-catalog", help="Also write the FeatureVectors into the catalog (idempotent)")
     ] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel replay processes")] = 1,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Compute the bar features from the catalog bars at once (no replay; same output; "
+            "refuses event-driven features)",
+        ),
+    ] = False,
 ) -> None:
     """Replay the catalog through the FeatureActor, one process per instrument, and persist the vectors."""
     from nautilus_ai.backtest.feature_build import build_features
@@ -337,7 +345,13 @@ def features_build(
             progress("features", done, total)
 
         result = build_features(
-            cfg, cfg.data.catalog, out_path, workers=workers, to_catalog=to_catalog, on_done=on_done
+            cfg,
+            cfg.data.catalog,
+            out_path,
+            workers=workers,
+            to_catalog=to_catalog,
+            on_done=on_done,
+            batch=batch,
         )
     out.print(f"features: {result.rows} vectors of {total} instrument(s) → {out_path.resolve()}")
     if result.written_to_catalog is not None:

@@ -5,10 +5,10 @@ writes its vectors. Each feature column is compared with an independent pandas/n
 over the same bars (streaming equals batch), and the bar list is cut at seeded random points and
 replayed: every vector of a prefix run equals the full run's vector at the same time (past values
 never change when the future is removed). Both tests are parametrized over
-``FeatureSpec().feature_names()``, so a new feature is covered as soon as it has a batch form below.
+``FeatureSpec().feature_names()``, so a new feature is covered as soon as it has a batch form in
+:data:`nautilus_ai.indicators.batch_features.BAR_FEATURES`.
 """
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from nautilus_trader.indicators import ExponentialMovingAverage
 from nautilus_trader.model.data import Bar, BarType
 
 from nautilus_ai import test_kit
+from nautilus_ai.indicators.batch_features import batch_feature
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 
 SPEC = FeatureSpec()
@@ -39,6 +40,7 @@ def bars_frame(bars: list[Bar]) -> pd.DataFrame:
     """Return the bars' values (as the indicators see them) indexed by their close time."""
     return pd.DataFrame(
         {
+            "open": [b.open.as_double() for b in bars],
             "high": [b.high.as_double() for b in bars],
             "low": [b.low.as_double() for b in bars],
             "close": [b.close.as_double() for b in bars],
@@ -46,46 +48,6 @@ def bars_frame(bars: list[Bar]) -> pd.DataFrame:
         },
         index=pd.DatetimeIndex(pd.to_datetime([b.ts_init for b in bars], unit="ns", utc=True)),
     )
-
-
-def _trailing(values: np.ndarray, window: int, reduce) -> np.ndarray:
-    out = np.full(values.shape, np.nan)
-    out[window - 1 :] = reduce(np.lib.stride_tricks.sliding_window_view(values, window))
-    return out
-
-
-def batch_feature(name: str, spec: FeatureSpec, bars: pd.DataFrame) -> pd.Series:
-    """Compute one feature over the whole bar history at once (independent of the streaming code)."""
-    close, high, low, volume = bars["close"], bars["high"], bars["low"], bars["volume"]
-    if match := re.fullmatch(r"ret_(\d+)", name):
-        return np.log(close / close.shift(int(match.group(1))))
-    if match := re.fullmatch(r"ema_ratio_(\d+)", name):
-        # NautilusTrader's EMA: alpha = 2 / (n + 1), seeded with the first value == ewm(adjust=False).
-        return close / close.ewm(span=int(match.group(1)), adjust=False).mean() - 1.0
-    if name == "rsi":
-        # NautilusTrader's RSI: EMA(period) of gains and losses, the first change counted as 0;
-        # value = 1 - 1 / (1 + avg_gain / avg_loss), 1 when avg_loss is 0.
-        change = close.diff().fillna(0.0)
-        gain = change.clip(lower=0.0).ewm(span=spec.rsi_period, adjust=False).mean()
-        loss = (-change).clip(lower=0.0).ewm(span=spec.rsi_period, adjust=False).mean()
-        return pd.Series(np.where(loss == 0.0, 1.0, 1.0 - 1.0 / (1.0 + gain / loss)), index=close.index)
-    if name == "atr_ratio":
-        # NautilusTrader's ATR: simple mean of the true range (the first bar's is high - low).
-        previous = close.shift(1).fillna(close)
-        true_range = np.maximum(previous, high) - np.minimum(low, previous)
-        atr = _trailing(true_range.to_numpy(), spec.atr_period, lambda w: w.mean(axis=1))
-        return atr / close
-    if name == "rvol":
-        returns = np.log(close / close.shift(1)).to_numpy()
-        out = np.full(returns.shape, np.nan)
-        out[1:] = _trailing(returns[1:], spec.volatility_window, lambda w: w.std(axis=1, ddof=1))
-        return pd.Series(out, index=close.index)
-    if name == "volume_z":
-        values = volume.to_numpy()
-        mean = _trailing(values, spec.volume_window, lambda w: w.mean(axis=1))
-        std = _trailing(values, spec.volume_window, lambda w: w.std(axis=1, ddof=1))
-        return pd.Series(np.where(std == 0.0, 0.0, (values - mean) / std), index=close.index)
-    raise KeyError(f"no batch form for feature {name!r}: add one to batch_feature() in this test module")
 
 
 @pytest.fixture(scope="module")
