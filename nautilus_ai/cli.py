@@ -221,7 +221,10 @@ def catalog_ingest(
 @handles_errors
 def catalog_fetch(
     source: Annotated[
-        str, typer.Argument(help="news (JSON/RSS API), onchain (CSV) or tweets (StockNet archive)")
+        str,
+        typer.Argument(
+            help="news (JSON/RSS API), glassnode (on-chain API), onchain (CSV) or tweets (StockNet archive)"
+        ),
     ],
     catalog: Annotated[
         Path, typer.Option("--catalog", help="ParquetDataCatalog folder (created if missing)")

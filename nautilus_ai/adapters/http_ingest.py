@@ -86,6 +86,9 @@ class FetchJob(pydantic.BaseModel, extra="forbid", frozen=True):
         Seeds the backoff jitter, so retry delays are reproducible.
     headers : dict[str, str]
         Headers sent with every request (put secrets in the environment, not here).
+    redact_params : tuple[str, ...]
+        Query parameters whose values are replaced by ``***`` in the URL recorded beside a raw response,
+        so an API key passed as a parameter never reaches the disk.
 
     """
 
@@ -103,6 +106,7 @@ class FetchJob(pydantic.BaseModel, extra="forbid", frozen=True):
     raw_suffix: str = pydantic.Field(default=".json", pattern=r"^\.[A-Za-z0-9]+$")
     seed: int = 0
     headers: dict[str, str] = {}
+    redact_params: tuple[str, ...] = ("api_key", "apikey", "key", "token", "access_token")
 
     @pydantic.field_validator("base_url")
     @classmethod
@@ -397,7 +401,12 @@ class _Runner:
         self.report.fetched += 1
         raw = job.raw_dir / f"{spec.key}{job.raw_suffix}"
         atomic_write_bytes(raw, body)
-        meta = {"key": spec.key, "url": str(response.url), "status": status, "received_ns": received_ns}
+        meta = {
+            "key": spec.key,
+            "url": redacted_url(response.url, job.redact_params),
+            "status": status,
+            "received_ns": received_ns,
+        }
         atomic_write_text(job.raw_dir / f"{spec.key}.meta.json", json.dumps(meta, indent=2))
         outcome.raw_path = str(raw)
         try:
@@ -503,3 +512,10 @@ def fetch(
 ) -> FetchReport:
     """Run :func:`run_fetch` to completion in a new event loop (for synchronous callers and the CLI)."""
     return asyncio.run(run_fetch(job, requests, parse, sink, progress))
+
+
+def redacted_url(url: httpx.URL, names: Sequence[str]) -> str:
+    """Return ``url`` as text with the values of the query parameters ``names`` replaced by ``***``."""
+    secret = {name.lower() for name in names}
+    params = [(k, "***" if k.lower() in secret else v) for k, v in url.params.multi_items()]
+    return str(url.copy_with(params=params)) if params else str(url)

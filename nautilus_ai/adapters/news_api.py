@@ -333,7 +333,7 @@ class OnChainFetchConfig(pydantic.BaseModel, extra="forbid", frozen=True):
     publication_lag: str = "1D"
 
 
-SOURCES = ("news", "onchain")
+SOURCES = ("news", "onchain", "glassnode")
 
 
 def _describe(error: pydantic.ValidationError) -> str:
@@ -353,11 +353,15 @@ def fetch_source(
 
     Parameters
     ----------
-    source : {"news", "onchain"}
+    source : {"news", "onchain", "glassnode"}
         ``news``: a JSON/RSS news API (``config`` is a :class:`NewsFetchConfig` as a dict, for
         example ``{"api": {"base_url": ..., "api_key_env": "NEWS_API_KEY", "format": "json"},
         "tickers": ["AAPL"], "start": "2024-01-02", "end": "2024-01-05", "fetch": {...}}``).
         ``onchain``: a blockchain.info-style CSV (``config`` is an :class:`OnChainFetchConfig`).
+        ``glassnode``: a Glassnode-compatible metrics API (``config`` is a
+        :class:`~nautilus_ai.adapters.glassnode.GlassnodeFetchConfig` as a dict: ``base_url``,
+        ``metrics``, ``since``, ``until`` and optional ``api_key_env``, ``asset``, ``resolution``,
+        ``instrument_id``, ``fetch``).
     catalog : Path
         The catalog root (created when missing).
     config : dict
@@ -408,4 +412,8 @@ def fetch_source(
             report.fetched = 1
             report.items_written = result.items_written
         return report
+    if source == "glassnode":
+        from nautilus_ai.adapters.glassnode import glassnode_from_config  # glassnode imports this module
+
+        return glassnode_from_config(config, catalog, progress)
     raise ConfigError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
