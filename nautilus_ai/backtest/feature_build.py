@@ -29,7 +29,7 @@ from nautilus_ai.catalog.atomic import write_parquet_atomic
 from nautilus_ai.catalog.feature_store import write_feature_vectors
 from nautilus_ai.catalog.types import FeatureVector
 from nautilus_ai.config import ExperimentConfig
-from nautilus_ai.indicators.batch_features import batch_feature_frame, require_batch_spec
+from nautilus_ai.indicators.batch_features import bars_to_frame, batch_feature_frame, require_batch_spec
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 
 META_COLUMNS = ["ts_event", "ts_init", "instrument_id", "spec_hash"]
@@ -101,18 +101,7 @@ def catalog_bar_frame(catalog: str, bar_type: str, start: str | None, end: str |
     Indexed by ``ts_init`` (UTC), sorted; only bars with ``start <= ts_init <= end`` when given.
     """
     bars = ParquetDataCatalog(catalog).bars(bar_types=[str(BarType.from_str(bar_type))])
-    frame = pd.DataFrame(
-        {
-            "open": [b.open.as_double() for b in bars],
-            "high": [b.high.as_double() for b in bars],
-            "low": [b.low.as_double() for b in bars],
-            "close": [b.close.as_double() for b in bars],
-            "volume": [b.volume.as_double() for b in bars],
-            "ts_event": pd.array([b.ts_event for b in bars], dtype="int64"),
-            "ts_init": pd.array([b.ts_init for b in bars], dtype="int64"),
-        }
-    )
-    frame.index = pd.DatetimeIndex(pd.to_datetime(frame["ts_init"], unit="ns", utc=True))
+    frame = bars_to_frame(bars)
     frame = frame.sort_index(kind="stable")
     if start is not None:
         frame = frame[frame.index >= pd.Timestamp(start, tz="UTC")]

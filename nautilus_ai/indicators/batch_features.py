@@ -32,10 +32,11 @@ The first row is the bar at which the actor publishes its first vector: the ``wa
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+from nautilus_trader.model.data import Bar
 
 from nautilus_ai.errors import ConfigError
 from nautilus_ai.indicators.feature_spec import FeatureSpec
@@ -49,6 +50,26 @@ BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 VPIN_SIGMA_WINDOW = 50  # the FeatureActor's VPIN uses the indicator's default sigma window
 
 BatchFeature = Callable[[str, FeatureSpec, pd.DataFrame], pd.Series]
+
+
+def bars_to_frame(bars: Sequence[Bar]) -> pd.DataFrame:
+    """Return bars as ``open, high, low, close, volume, ts_event, ts_init`` indexed by ``ts_init`` (UTC).
+
+    The values are the doubles the indicators see; this is the input of :func:`batch_feature_frame`.
+    """
+    frame = pd.DataFrame(
+        {
+            "open": [b.open.as_double() for b in bars],
+            "high": [b.high.as_double() for b in bars],
+            "low": [b.low.as_double() for b in bars],
+            "close": [b.close.as_double() for b in bars],
+            "volume": [b.volume.as_double() for b in bars],
+            "ts_event": pd.array([b.ts_event for b in bars], dtype="int64"),
+            "ts_init": pd.array([b.ts_init for b in bars], dtype="int64"),
+        }
+    )
+    frame.index = pd.DatetimeIndex(pd.to_datetime(frame["ts_init"], unit="ns", utc=True))
+    return frame
 
 
 def _trailing(values: np.ndarray, window: int, reduce: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from nautilus_trader.model.data import Bar, BarType
+from nautilus_trader.model.data import BarType
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from typer.testing import CliRunner
 
@@ -18,7 +18,12 @@ from nautilus_ai.catalog.ingest import IngestOptions, ingest_paths
 from nautilus_ai.catalog.instruments import load_instruments_file
 from nautilus_ai.cli import app
 from nautilus_ai.errors import ConfigError
-from nautilus_ai.indicators.batch_features import BAR_FEATURES, batch_feature_frame, find_batch_feature
+from nautilus_ai.indicators.batch_features import (
+    BAR_FEATURES,
+    bars_to_frame,
+    batch_feature_frame,
+    find_batch_feature,
+)
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 
 RTOL = 1e-9
@@ -30,18 +35,7 @@ FEATURES = AAPL_SPEC.feature_names()
 BTC_CSV = test_kit.bundled_data_dir() / "bars_intraday" / "btc-perp-20211231-20220201_1m.csv"
 
 
-def bars_frame(bars: list[Bar]) -> pd.DataFrame:
-    """Return the bars' values (as the indicators see them) indexed by their ``ts_init``."""
-    return pd.DataFrame(
-        {
-            "open": [b.open.as_double() for b in bars],
-            "high": [b.high.as_double() for b in bars],
-            "low": [b.low.as_double() for b in bars],
-            "close": [b.close.as_double() for b in bars],
-            "volume": [b.volume.as_double() for b in bars],
-        },
-        index=pd.DatetimeIndex(pd.to_datetime([b.ts_init for b in bars], unit="ns", utc=True)),
-    )
+bars_frame = bars_to_frame
 
 
 @pytest.fixture(scope="module")

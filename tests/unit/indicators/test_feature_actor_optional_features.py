@@ -14,6 +14,7 @@ import pytest
 from nautilus_trader.model.data import BarType
 
 from nautilus_ai import test_kit
+from nautilus_ai.indicators.batch_features import bars_to_frame
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 from nautilus_ai.indicators.microprice import Microprice
 from nautilus_ai.indicators.microstructure_kernels import (
@@ -35,16 +36,7 @@ def aapl(tmp_path_factory):
     bar_type, bars = test_kit.stocknet_bars("AAPL")
     instrument = test_kit.stocknet_equity("AAPL")
     full = run_actor(instrument, bar_type, [bars], BAR_SPEC, tmp_path_factory.mktemp("full") / "f.parquet")
-    prices = pd.DataFrame(
-        {
-            "open": [b.open.as_double() for b in bars],
-            "high": [b.high.as_double() for b in bars],
-            "low": [b.low.as_double() for b in bars],
-            "close": [b.close.as_double() for b in bars],
-            "volume": [b.volume.as_double() for b in bars],
-        },
-        index=pd.DatetimeIndex(pd.to_datetime([b.ts_init for b in bars], unit="ns", utc=True)),
-    )
+    prices = bars_to_frame(bars)
     return instrument, bar_type, bars, prices, full
 
 

@@ -18,7 +18,7 @@ from nautilus_trader.indicators import ExponentialMovingAverage
 from nautilus_trader.model.data import Bar, BarType
 
 from nautilus_ai import test_kit
-from nautilus_ai.indicators.batch_features import batch_feature
+from nautilus_ai.indicators.batch_features import bars_to_frame, batch_feature
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 
 SPEC = FeatureSpec()
@@ -36,18 +36,7 @@ def run_feature_actor(bar_type: BarType, bars: list[Bar], spec: FeatureSpec, out
     )
 
 
-def bars_frame(bars: list[Bar]) -> pd.DataFrame:
-    """Return the bars' values (as the indicators see them) indexed by their close time."""
-    return pd.DataFrame(
-        {
-            "open": [b.open.as_double() for b in bars],
-            "high": [b.high.as_double() for b in bars],
-            "low": [b.low.as_double() for b in bars],
-            "close": [b.close.as_double() for b in bars],
-            "volume": [b.volume.as_double() for b in bars],
-        },
-        index=pd.DatetimeIndex(pd.to_datetime([b.ts_init for b in bars], unit="ns", utc=True)),
-    )
+bars_frame = bars_to_frame
 
 
 @pytest.fixture(scope="module")
