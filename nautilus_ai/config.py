@@ -123,14 +123,62 @@ class LabelSection(_Section):
     horizon_bars: int = Field(default=5, ge=1)
 
 
+class RegimeSection(_Section):
+    """The regime model: fitted per fold on the training window, run online by the RegimeActor."""
+
+    enabled: bool = False
+    kind: Literal["hmm", "gmm", "kmeans"] = "hmm"
+    n_states: int = Field(default=3, ge=2, le=8)
+    features: list[str] = Field(
+        default=["ret_1", "rvol"], min_length=1, description="FeatureVector columns the regime model reads"
+    )
+    min_dwell: int = Field(default=3, ge=1, description="Steps a new state must lead before it is published")
+
+
+class Stage2Section(_Section):
+    """The stage-2 sequence model over the last ``window`` FeatureVectors (plus regime probabilities)."""
+
+    enabled: bool = False
+    kind: Literal["lstm", "transformer"] = "lstm"
+    window: int = Field(default=10, ge=2)
+    hidden: int = Field(default=16, ge=1)
+    layers: int = Field(default=1, ge=1)
+    heads: int = Field(default=2, ge=1)
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    lr: float = Field(default=1e-3, gt=0.0)
+    batch_size: int = Field(default=128, ge=1)
+    max_epochs: int = Field(default=20, ge=1)
+    patience: int = Field(default=4, ge=1)
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+
+
+class Stage3Section(_Section):
+    """The stage-3 calibrated meta-model over stage-1, stage-2 and regime outputs."""
+
+    enabled: bool = False
+    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    validation_fraction: float = Field(
+        default=0.25, gt=0.0, lt=0.9, description="Last part of each training window the meta-model learns on"
+    )
+
+
 class ModelSection(_Section):
-    """The stage-1 model and the thresholds that turn its probability into a direction."""
+    """The staged signal model and the thresholds that turn its probability into a direction.
+
+    ``kind`` is the stage-1 model; ``filter_margin`` is the stage-1 filter (events with
+    ``|p1 - 0.5| < filter_margin`` give a flat signal); ``stage2``/``stage3`` switch the sequence
+    model and the calibrated meta-model on.
+    """
 
     name: str = "direction"
-    kind: Literal["lightgbm"] = "lightgbm"
+    kind: Literal["lightgbm", "xgboost", "random_forest"] = "lightgbm"
     params: dict[str, Any] = {}
     long_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
     short_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
+    filter_margin: float = Field(default=0.0, ge=0.0, lt=0.5)
+    top_k: int = Field(default=3, ge=0, description="Attributions stored with every signal")
+    stage2: Stage2Section = Stage2Section()
+    stage3: Stage3Section = Stage3Section()
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> "ModelSection":
@@ -194,6 +242,7 @@ class ExperimentConfig(_Section):
     data: DataSection
     features: FeaturesSection = FeaturesSection()
     label: LabelSection = LabelSection()
+    regime: RegimeSection = RegimeSection()
     model: ModelSection = ModelSection()
     strategy: StrategySection = StrategySection()
     venue: VenueSection = VenueSection()

@@ -114,8 +114,11 @@ class RegimeLabel(Data):
 class ModelSignal(Data):
     """A model's trading signal.
 
-    ``direction`` is +1 (long), -1 (short) or 0 (flat); ``probability`` is the model's probability
-    that the forward return over ``horizon_bars`` is positive.
+    ``direction`` is +1 (long), -1 (short) or 0 (flat); ``probability`` is the model's (calibrated)
+    probability that the forward return over ``horizon_bars`` is positive; ``confidence`` is in
+    [0, 1]. ``regime`` is the regime the signal was made in ("" when the model uses none) and
+    ``top_attributions`` the decision's largest feature attributions, encoded as
+    ``"name:+0.123;other:-0.045"`` (see :mod:`nautilus_ai.learning.explain`).
     """
 
     instrument_id: InstrumentId = None
@@ -124,6 +127,8 @@ class ModelSignal(Data):
     confidence: float = 0.0
     horizon_bars: int = 1
     model_version: str = ""
+    regime: str = ""
+    top_attributions: str = ""
 
 
 CUSTOM_DATA_TYPES: tuple[type[Data], ...] = (

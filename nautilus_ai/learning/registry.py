@@ -2,7 +2,7 @@
 
 Layout under ``root``::
 
-    artifacts/<sha256>/model.bin    DirectionClassifier.to_bytes()
+    artifacts/<sha256>/model.bin    the model's to_bytes() (see nautilus_ai.learning.artifacts)
     artifacts/<sha256>/meta.json    the record of the first registration of these bytes
     index.sqlite                    one row per version (authoritative for status and metadata)
 
@@ -32,7 +32,7 @@ from typing import Any, Literal, get_args
 
 import nautilus_ai
 from nautilus_ai.errors import ConfigError, ModelError
-from nautilus_ai.learning.model import DirectionClassifier
+from nautilus_ai.learning.artifacts import ModelArtifact, load_model
 
 ModelStatus = Literal["candidate", "champion", "archived"]
 """Life-cycle state of a registered version."""
@@ -158,7 +158,7 @@ class ModelRegistry:
 
     def register(
         self,
-        model: DirectionClassifier,
+        model: ModelArtifact,
         *,
         name: str,
         train_start: str,
@@ -174,8 +174,9 @@ class ModelRegistry:
 
         Parameters
         ----------
-        model : DirectionClassifier
-            The fitted model.
+        model : ModelArtifact
+            The fitted model (any nautilus-ai model class: it has ``to_bytes``,
+            ``feature_names_`` and ``spec_hash_``).
         name : str
             Model family name: letters, digits, ``_``, ``.`` and ``-``.
         train_start, train_end : str
@@ -325,7 +326,7 @@ class ModelRegistry:
         """Return the path of a version's ``model.bin``."""
         return self.artifacts_dir / self.get(version_id).sha256 / "model.bin"
 
-    def load(self, version_id: str) -> DirectionClassifier:
+    def load(self, version_id: str) -> Any:
         """Load a version after checking its artifact's SHA-256.
 
         Raises
@@ -338,7 +339,7 @@ class ModelRegistry:
         path = self.artifacts_dir / record.sha256 / "model.bin"
         data = self._verify(path, record.sha256, version_id)
         try:
-            return DirectionClassifier.from_bytes(data)
+            return load_model(data)
         except ModelError as exc:
             raise ModelError(f"model version {version_id!r} at {path} cannot be loaded: {exc}") from exc
 
