@@ -18,6 +18,7 @@ from nautilus_ai.errors import ModelError
 _LOADERS: dict[bytes, str] = {
     b"nautilus-ai/direction-classifier/": "nautilus_ai.learning.model:DirectionClassifier",
     b"nautilus-ai/staged-model/": "nautilus_ai.learning.staged:StagedModel",
+    b"nautilus-ai/sequence-classifier/": "nautilus_ai.learning.sequence:SequenceClassifier",
 }
 """Header prefix (the header line without its version number) → ``module:Class`` that loads it."""
 
