@@ -1,8 +1,14 @@
-"""The SignalActor: turns FeatureVectors into ModelSignals with a registered direction model.
+"""The SignalActor: turns FeatureVectors (and RegimeLabels) into ModelSignals with a registered model.
 
 It subscribes to ``topic_data_type(FeatureVector, instrument_id)`` and publishes one
 ``ModelSignal`` per usable vector on ``topic_data_type(ModelSignal, instrument_id)``, stamped with
 the vector's ``ts_event``/``ts_init`` (the signal is known no earlier than its features).
+
+The registered model is either a single stage-1 model or a
+:class:`~nautilus_ai.learning.staged.StagedModel` (filter → sequence → meta). When the staged model
+uses regimes, the actor also subscribes to ``topic_data_type(RegimeLabel, instrument_id)`` and
+scores a bar once it holds both the FeatureVector and the RegimeLabel of that bar (in whichever
+order the bus delivers them), so the signal always uses the regime of its own bar.
 
 Feature mismatch policy: every vector's feature names and spec hash must equal the model's
 (checked in full on the first vector, then by a cheap string comparison). On a mismatch the actor
@@ -23,10 +29,11 @@ from nautilus_trader.config import ActorConfig
 from nautilus_trader.core.data import Data
 from nautilus_trader.model.identifiers import InstrumentId
 
-from nautilus_ai.catalog.types import FeatureVector, ModelSignal, topic_data_type
+from nautilus_ai.catalog.types import FeatureVector, ModelSignal, RegimeLabel, topic_data_type
 from nautilus_ai.errors import ConfigError, ModelError
-from nautilus_ai.learning.model import DirectionClassifier
+from nautilus_ai.learning.explain_ranking import encode_top_attributions
 from nautilus_ai.learning.registry import ModelRegistry
+from nautilus_ai.learning.staged import StagedModel, StagedState
 
 
 class SignalActorConfig(ActorConfig, frozen=True):
@@ -48,7 +55,11 @@ class SignalActorConfig(ActorConfig, frozen=True):
         The label horizon the model was trained for, copied into every signal.
     fail_on_mismatch : bool, default False
         Raise on a feature mismatch instead of logging it and stopping the actor.
+    top_k : int, default 3
+        Stage-1 attributions published with a bare stage-1 model's signals (a staged model
+        carries its own ``top_k``).
 
+    The thresholds apply to the final (calibrated) probability of a staged model too.
     """
 
     instrument_id: InstrumentId
@@ -58,6 +69,7 @@ class SignalActorConfig(ActorConfig, frozen=True):
     short_threshold: float = 0.45
     horizon_bars: int = 1
     fail_on_mismatch: bool = False
+    top_k: int = 3
 
 
 def direction_from_probability(probability: float, long_threshold: float, short_threshold: float) -> int:
@@ -132,12 +144,17 @@ class SignalActor(Actor):
         self._short_threshold = float(config.short_threshold)
         self._horizon_bars = int(config.horizon_bars)
         self._fail_on_mismatch = bool(config.fail_on_mismatch)
+        self._top_k = int(config.top_k)
         self._signal_type = topic_data_type(ModelSignal, config.instrument_id)
-        self.model: DirectionClassifier | None = None
+        self._regime_type = topic_data_type(RegimeLabel, config.instrument_id)
+        self.model: StagedModel | None = None
         self.refusal: ModelError | None = None
         self.signals_published = 0
         self.warmup_skipped = 0
         self._accepted: tuple[str, str] | None = None
+        self._state: StagedState | None = None
+        self._pending_vectors: dict[int, FeatureVector] = {}
+        self._pending_regimes: dict[int, RegimeLabel] = {}
 
     def on_start(self) -> None:
         """Load the model from the registry and subscribe to the instrument's FeatureVectors.
@@ -149,18 +166,38 @@ class SignalActor(Actor):
             then stays in ``STARTING`` and publishes nothing).
 
         """
-        self.model = ModelRegistry(self._registry_path).load(self._model_version)
+        loaded = ModelRegistry(self._registry_path).load(self._model_version)
+        if isinstance(loaded, StagedModel):
+            model = loaded
+        else:
+            model = StagedModel(loaded, top_k=self._top_k)
+        model.long_threshold = self._long_threshold
+        model.short_threshold = self._short_threshold
+        self.model = model
         self.refusal = None
         self._accepted = None
+        self._state = model.new_state()
+        self._pending_vectors.clear()
+        self._pending_regimes.clear()
         feature_type = topic_data_type(FeatureVector, self._instrument_id)
         self.subscribe_data(feature_type, instrument_id=self._instrument_id)
+        if model.regime_names:
+            self.subscribe_data(self._regime_type, instrument_id=self._instrument_id)
 
     def on_data(self, data: Data) -> None:
-        """Score a FeatureVector and publish the resulting ModelSignal."""
-        if not isinstance(data, FeatureVector) or data.instrument_id != self._instrument_id:
-            return
+        """Score a FeatureVector (with its bar's RegimeLabel when the model uses regimes)."""
         model = self.model
         if model is None or self.refusal is not None:
+            return
+        if isinstance(data, RegimeLabel):
+            if data.instrument_id == self._instrument_id and model.regime_names:
+                vector = self._pending_vectors.pop(data.ts_event, None)
+                if vector is None:
+                    self._pending_regimes[data.ts_event] = data
+                else:
+                    self._score(model, vector, data)
+            return
+        if not isinstance(data, FeatureVector) or data.instrument_id != self._instrument_id:
             return
         if self._accepted != (data.spec_hash, data.names):
             try:
@@ -170,20 +207,51 @@ class SignalActor(Actor):
                 return
             self._accepted = (data.spec_hash, data.names)
 
-        values = data.as_array()
-        if np.isnan(values).all():  # the FeatureActor's warm-up marker
+        if np.isnan(data.as_array()).all():  # the FeatureActor's warm-up marker
             self.warmup_skipped += 1
             return
-        probability = model.predict_proba_one(values)
+        if not model.regime_names:
+            self._score(model, data, None)
+            return
+        label = self._pending_regimes.pop(data.ts_event, None)
+        if label is None:
+            self._pending_vectors[data.ts_event] = data
+        else:
+            self._score(model, data, label)
+
+    def _score(self, model: StagedModel, vector: FeatureVector, label: RegimeLabel | None) -> None:
+        # Anything older than this bar can no longer be paired: drop it.
+        for pending in (self._pending_vectors, self._pending_regimes):
+            for ts in [t for t in pending if t < vector.ts_event]:
+                del pending[ts]
+        regime = None
+        regime_name = ""
+        if label is not None:
+            probabilities = dict(label.probabilities or {})
+            missing = [r for r in model.regime_names if r not in probabilities]
+            if missing:
+                self._refuse(
+                    ModelError(
+                        f"RegimeLabel at {label.ts_event} lacks regimes {missing} the model was trained with "
+                        f"({list(model.regime_names)}): serve the regime model of the same fold"
+                    )
+                )
+                return
+            regime = np.array([float(probabilities[r]) for r in model.regime_names])
+            regime_name = label.regime
+        assert self._state is not None
+        decision = model.step(self._state, vector.as_array(), regime)
         signal = ModelSignal(
             instrument_id=self._instrument_id,
-            direction=direction_from_probability(probability, self._long_threshold, self._short_threshold),
-            probability=probability,
-            confidence=abs(probability - 0.5) * 2.0,
+            direction=decision.direction,
+            probability=decision.probability,
+            confidence=decision.confidence,
             horizon_bars=self._horizon_bars,
             model_version=self._model_version,
-            ts_event=data.ts_event,
-            ts_init=data.ts_init,
+            regime=regime_name,
+            top_attributions=encode_top_attributions(decision.attributions),
+            ts_event=vector.ts_event,
+            ts_init=vector.ts_init,
         )
         self.publish_data(self._signal_type, signal)
         self.signals_published += 1
@@ -192,12 +260,17 @@ class SignalActor(Actor):
         """Unsubscribe from the instrument's FeatureVectors."""
         feature_type = topic_data_type(FeatureVector, self._instrument_id)
         self.unsubscribe_data(feature_type, instrument_id=self._instrument_id)
+        if self.model is not None and self.model.regime_names:
+            self.unsubscribe_data(self._regime_type, instrument_id=self._instrument_id)
 
     def on_reset(self) -> None:
         """Forget the loaded model and counters; the next start loads the model again."""
         self.model = None
         self.refusal = None
         self._accepted = None
+        self._state = None
+        self._pending_vectors.clear()
+        self._pending_regimes.clear()
         self.signals_published = 0
         self.warmup_skipped = 0
 
