@@ -8,9 +8,13 @@ The per-instrument recordings are merged into one Parquet file (the FeatureRecor
 instrument, and optionally written into the catalog as ``FeatureVector`` data, idempotently
 (:func:`~nautilus_ai.catalog.feature_store.write_feature_vectors`).
 
-With ``batch=True`` the bar features are computed over each instrument's catalog bars at once
-(:func:`~nautilus_ai.indicators.batch_features.batch_feature_frame`, no replay) into the same layout;
-specs with event-driven features (ticks, books, alternative data) are refused there.
+With ``batch=True`` the features are computed over each instrument's catalog bars and events at once
+(:func:`~nautilus_ai.indicators.batch_features.batch_feature_frame`, no replay) into the same layout.
+The events come from the catalog (:func:`catalog_event_frames`): the instrument's stored
+``SentimentScore``s when the replay would feed them, else its ``NewsItem``s scored by the same
+lexicon scorer as the replay's SentimentActor, the ``OnChainMetric``s of the spec's
+on-chain instrument, and the instrument's trade ticks, quote ticks and order book deltas when the spec
+needs them; a spec needing market events the catalog does not hold is refused.
 """
 
 import tempfile
@@ -19,18 +23,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from nautilus_trader.model.data import BarType
+from nautilus_trader.model.data import BarType, OrderBookDelta, QuoteTick, TradeTick
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from nautilus_ai.backtest.node_config import feature_replay_run
+from nautilus_ai.adapters.sentiment import SentimentConfig, make_scorer, score_news_items
+from nautilus_ai.backtest.node_config import feature_replay_run, stored_sentiment_label
 from nautilus_ai.backtest.runner import BacktestJob, BacktestJobResult, run_jobs
 from nautilus_ai.catalog.atomic import write_parquet_atomic
 from nautilus_ai.catalog.feature_store import write_feature_vectors
-from nautilus_ai.catalog.types import FeatureVector
+from nautilus_ai.catalog.sentiment_store import read_sentiment_scores
+from nautilus_ai.catalog.types import FeatureVector, NewsItem, OnChainMetric
 from nautilus_ai.config import ExperimentConfig
-from nautilus_ai.indicators.batch_features import bars_to_frame, batch_feature_frame, require_batch_spec
+from nautilus_ai.errors import ConfigError
+from nautilus_ai.indicators.batch_events import (
+    EventFrames,
+    book_depth_frame,
+    onchain_to_frame,
+    quotes_to_frame,
+    sentiment_to_frame,
+    trades_to_frame,
+)
+from nautilus_ai.indicators.batch_features import bars_to_frame, batch_feature_frame, event_inputs
 from nautilus_ai.indicators.feature_spec import FeatureSpec
+from nautilus_ai.learning.sentiment_actor import SentimentActorConfig
 
 META_COLUMNS = ["ts_event", "ts_init", "instrument_id", "spec_hash"]
 
@@ -110,12 +126,101 @@ def catalog_bar_frame(catalog: str, bar_type: str, start: str | None, end: str |
     return frame
 
 
+def _in_window(ts_init: int, start: str | None, end: str | None) -> bool:
+    """Return whether ``ts_init`` lies in the build window (the bounds of :func:`catalog_bar_frame`)."""
+    return (start is None or ts_init >= pd.Timestamp(start, tz="UTC").value) and (
+        end is None or ts_init <= pd.Timestamp(end, tz="UTC").value
+    )
+
+
+def _sorted_in_window(items: list, start: str | None, end: str | None) -> list:
+    """Return ``items`` in the window, stably sorted by ``ts_init`` (the engine's delivery order)."""
+    return sorted((i for i in items if _in_window(i.ts_init, start, end)), key=lambda i: i.ts_init)
+
+
+def catalog_event_frames(
+    catalog: str,
+    instrument_id: str,
+    spec: FeatureSpec,
+    start: str | None,
+    end: str | None,
+    sentiment_label: str | None = None,
+) -> EventFrames:
+    """Return the catalog events the spec's event features of ``instrument_id`` need, in the build window.
+
+    Sentiment: the instrument's stored ``SentimentScore``s of the scorer ``sentiment_label`` when
+    given (what the replay feeds when the catalog holds scores, see
+    :func:`~nautilus_ai.backtest.node_config.stored_sentiment_label`), else its ``NewsItem``s scored
+    by the SentimentActor's default lexicon scorer (one score per item, with the item's ``ts_init``),
+    as the replay's SentimentActor publishes them.
+    On-chain: the ``OnChainMetric``s of ``spec.onchain_instrument`` (the instrument's own when unset).
+    Trades, quotes, books: the instrument's ``TradeTick``, ``QuoteTick`` and ``OrderBookDelta`` data.
+
+    Raises
+    ------
+    ConfigError
+        If the spec needs trades, quotes or order book deltas and the catalog holds none of the
+        instrument's in the window.
+
+    """
+    store = ParquetDataCatalog(catalog)
+    needs = event_inputs(spec)
+    frames: dict[str, pd.DataFrame] = {}
+    if "sentiment" in needs and sentiment_label is not None:
+        stored = read_sentiment_scores(Path(catalog), [instrument_id], sentiment_label)
+        stored = stored[[_in_window(int(t), start, end) for t in stored["ts_init"]]]
+        frames["sentiment"] = stored[["ts_init", "score"]].sort_values("ts_init", kind="stable")
+    elif "sentiment" in needs:
+        items = [getattr(i, "data", i) for i in store.query(NewsItem, identifiers=[instrument_id])]
+        items = [i for i in items if str(i.instrument_id) == instrument_id]
+        defaults = SentimentActorConfig(instrument_ids=(instrument_id,))
+        scorer = make_scorer(
+            SentimentConfig.model_validate(
+                {"kind": defaults.scorer_kind, "finance_weight": defaults.finance_weight}
+            )
+        )
+        scored = score_news_items(scorer, _sorted_in_window(items, start, end))
+        frames["sentiment"] = sentiment_to_frame(scored)
+    if "onchain" in needs:
+        source = spec.onchain_instrument or instrument_id
+        metrics = [getattr(m, "data", m) for m in store.query(OnChainMetric)]
+        metrics = [m for m in metrics if str(m.instrument_id) == source and m.metric in spec.onchain_metrics]
+        frames["onchain"] = onchain_to_frame(_sorted_in_window(metrics, start, end))
+    market = {"trades": TradeTick, "quotes": QuoteTick, "book": OrderBookDelta}
+    for field, cls in market.items():
+        if field not in needs:
+            continue
+        data = _sorted_in_window(store.query(cls, identifiers=[instrument_id]), start, end)
+        if not data:
+            raise ConfigError(
+                f"batch features {', '.join(needs[field])} of {instrument_id} need {cls.__name__} data "
+                f"in the catalog {catalog} between {start} and {end}, and it holds none: ingest them or "
+                "build without --batch"
+            )
+        if field == "trades":
+            frames[field] = trades_to_frame(data)
+        elif field == "quotes":
+            frames[field] = quotes_to_frame(data)
+        else:
+            frames[field] = book_depth_frame(
+                InstrumentId.from_str(instrument_id), data, spec.book_levels or 1
+            )
+    return EventFrames(**frames)
+
+
 def batch_instrument_frame(
-    catalog: str, instrument_id: str, bar_type: str, spec: FeatureSpec, start: str | None, end: str | None
+    catalog: str,
+    instrument_id: str,
+    bar_type: str,
+    spec: FeatureSpec,
+    start: str | None,
+    end: str | None,
+    sentiment_label: str | None = None,
 ) -> pd.DataFrame:
     """Return one instrument's batch features in the recorder's layout (``META_COLUMNS`` + features)."""
     bars = catalog_bar_frame(catalog, bar_type, start, end)
-    features = batch_feature_frame(bars, spec)
+    events = catalog_event_frames(catalog, instrument_id, spec, start, end, sentiment_label)
+    features = batch_feature_frame(bars, spec, events)
     meta = bars.loc[features.index, ["ts_event", "ts_init"]]
     frame = pd.DataFrame(
         {
@@ -145,18 +250,19 @@ def build_features(
     With ``to_catalog`` the vectors are also written into the catalog; time ranges already stored
     for an instrument are skipped, so building twice writes nothing the second time.
 
-    With ``batch`` the bar features are computed from each instrument's catalog bars at once
-    (:func:`~nautilus_ai.indicators.batch_features.batch_feature_frame`) instead of a replay: same
-    rows, columns and values; ``workers`` and ``on_done`` are not used. A spec with event-driven
-    features raises :class:`~nautilus_ai.errors.ConfigError`.
+    With ``batch`` the features are computed from each instrument's catalog bars and events at once
+    (:func:`~nautilus_ai.indicators.batch_features.batch_feature_frame`, events from
+    :func:`catalog_event_frames`) instead of a replay: same rows, columns and values; ``workers`` and
+    ``on_done`` are not used. A spec needing market events the catalog lacks raises
+    :class:`~nautilus_ai.errors.ConfigError`.
     """
     catalog = str(Path(catalog).resolve())
     out_path = Path(out_path)
     if batch:
         spec = cfg.features.to_spec()
-        require_batch_spec(spec)
+        label = stored_sentiment_label(cfg, catalog)  # the replay's choice: stored scores or NewsItems
         frames = [
-            batch_instrument_frame(catalog, iid, bt, spec, cfg.data.start, cfg.data.end)
+            batch_instrument_frame(catalog, iid, bt, spec, cfg.data.start, cfg.data.end, label)
             for iid, bt in zip(cfg.data.instruments, cfg.data.bar_types(), strict=True)
         ]
         non_empty = [f for f in frames if not f.empty]

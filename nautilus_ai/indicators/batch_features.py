@@ -1,12 +1,16 @@
-"""Batch twins of the FeatureActor's bar features: whole bar histories at once, in numpy/pandas.
+"""Batch twins of the FeatureActor's features: whole bar and event histories at once, in numpy/pandas.
 
 :func:`batch_feature_frame` computes, from a frame of bars, exactly the columns and rows the
 :class:`~nautilus_ai.indicators.feature_actor.FeatureActor` publishes for the bar features of a
 :class:`~nautilus_ai.indicators.feature_spec.FeatureSpec` (the default price features, the range
 volatilities and bar-source VPIN), so training features can be built without a backtest replay.
 ``tests/unit/indicators/test_batch_features.py`` checks every registered feature against the
-streaming replay on real bars. Event-driven features that need ticks, books or alternative data are
-refused (:class:`~nautilus_ai.errors.ConfigError`): they go through the streaming replay.
+streaming replay on real bars. Event-driven features (trade VPIN, order flow, microprice and spread,
+book imbalance, sentiment, on-chain) are computed from the raw events passed as
+:class:`~nautilus_ai.indicators.batch_events.EventFrames` (formulas and as-of rules in
+:mod:`~nautilus_ai.indicators.batch_events`, tests in ``test_batch_event_features.py``); one registry,
+:data:`BATCH_FEATURES`, covers every feature name a FeatureSpec can emit. A spec whose event frames
+are missing is refused (:class:`~nautilus_ai.errors.ConfigError`).
 
 Every formula works on the bars' values in ``ts_init`` order (bar ``t`` is the bar closing at ``t``):
 
@@ -39,6 +43,13 @@ import pandas as pd
 from nautilus_trader.model.data import Bar
 
 from nautilus_ai.errors import ConfigError
+from nautilus_ai.indicators.batch_events import (
+    EVENT_FEATURES,
+    VPIN_SIGMA_WINDOW,
+    EventFeature,
+    EventFrames,
+    trade_vpin,
+)
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 from nautilus_ai.indicators.microstructure_kernels import (
     garman_klass_volatility_batch,
@@ -47,7 +58,6 @@ from nautilus_ai.indicators.microstructure_kernels import (
 )
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
-VPIN_SIGMA_WINDOW = 50  # the FeatureActor's VPIN uses the indicator's default sigma window
 
 BatchFeature = Callable[[str, FeatureSpec, pd.DataFrame], pd.Series]
 
@@ -189,60 +199,140 @@ BAR_FEATURES: dict[str, BatchFeature] = {
     "vpin": vpin,
 }
 
+AnyFeature = Callable[[str, FeatureSpec, pd.DataFrame, EventFrames], pd.Series]
 
-def find_batch_feature(name: str) -> BatchFeature | None:
+
+def bar_timestamps(bars: pd.DataFrame) -> np.ndarray:
+    """Return the bars' ``ts_init`` in nanoseconds (the ``ts_init`` column, else the UTC index)."""
+    if "ts_init" in bars.columns:
+        return bars["ts_init"].to_numpy(dtype=np.int64)
+    return np.asarray(pd.DatetimeIndex(bars.index).as_unit("ns").asi8, dtype=np.int64)
+
+
+def _from_bars(function: BatchFeature) -> AnyFeature:
+    def feature(name: str, spec: FeatureSpec, bars: pd.DataFrame, events: EventFrames) -> pd.Series:
+        return function(name, spec, bars)
+
+    feature.__doc__ = function.__doc__
+    return feature
+
+
+def _from_events(function: EventFeature) -> AnyFeature:
+    def feature(name: str, spec: FeatureSpec, bars: pd.DataFrame, events: EventFrames) -> pd.Series:
+        return _series(function(name, spec, bar_timestamps(bars), events), bars)
+
+    feature.__doc__ = function.__doc__
+    return feature
+
+
+def vpin_of_source(name: str, spec: FeatureSpec, bars: pd.DataFrame, events: EventFrames) -> pd.Series:
+    """``vpin`` from the bars (``vpin_source="bars"``) or from the trades (``vpin_source="trades"``)."""
+    if spec.vpin_source == "trades":
+        return _series(trade_vpin(name, spec, bar_timestamps(bars), events), bars)
+    return vpin(name, spec, bars)
+
+
+# Every feature name any FeatureSpec can emit -> its batch form over bars and event frames.
+BATCH_FEATURES: dict[str, AnyFeature] = {
+    **{pattern: _from_bars(f) for pattern, f in BAR_FEATURES.items() if pattern != "vpin"},
+    "vpin": vpin_of_source,
+    **{pattern: _from_events(f) for pattern, f in EVENT_FEATURES.items()},
+}
+
+# The EventFrames field each event feature reads (bar-source vpin reads none).
+_EVENT_INPUTS = {
+    "order_flow_imbalance": "trades",
+    "microprice_drift_bps": "quotes",
+    "spread_bps": "quotes",
+    "book_imbalance": "book",
+    "sentiment_mean": "sentiment",
+    "sentiment_count": "sentiment",
+    "sentiment_dispersion": "sentiment",
+}
+
+
+def find_batch_feature(name: str) -> AnyFeature | None:
     """Return the batch form of the feature ``name`` (exact names first, then patterns), or None."""
-    if name in BAR_FEATURES:
-        return BAR_FEATURES[name]
-    for pattern, function in BAR_FEATURES.items():
+    if name in BATCH_FEATURES:
+        return BATCH_FEATURES[name]
+    for pattern, function in BATCH_FEATURES.items():
         if re.fullmatch(pattern, name):
             return function
     return None
 
 
-def batch_feature(name: str, spec: FeatureSpec, bars: pd.DataFrame) -> pd.Series:
+def batch_feature(
+    name: str, spec: FeatureSpec, bars: pd.DataFrame, events: EventFrames | None = None
+) -> pd.Series:
     """Return one feature over every bar of ``bars`` (NaN where undefined, no warm-up row cut).
 
     Raises
     ------
     KeyError
         If the feature has no batch form.
+    ConfigError
+        If an event feature's frame is missing from ``events``.
 
     """
     function = find_batch_feature(name)
     if function is None:
-        raise KeyError(f"no batch form for feature {name!r}: add one to BAR_FEATURES")
-    return function(name, spec, bars)
+        raise KeyError(f"no batch form for feature {name!r}: add one to BAR_FEATURES or EVENT_FEATURES")
+    return function(name, spec, bars, events if events is not None else EventFrames())
 
 
-def streaming_only_features(spec: FeatureSpec) -> list[str]:
-    """Return the spec's features that need ticks, books or alternative data (no batch form)."""
-    names = [n for n in spec.event_feature_names() if n != "vpin"]
-    if spec.vpin_bucket_volume is not None and spec.vpin_source != "bars":
-        names.insert(0, "vpin")
-    return names
+def event_inputs(spec: FeatureSpec) -> dict[str, list[str]]:
+    """Return, per ``EventFrames`` field, the spec's features that read it."""
+    needs: dict[str, list[str]] = {}
+    for name in spec.event_feature_names():
+        if name == "vpin":
+            field = "trades" if spec.vpin_source == "trades" else None
+        elif name.startswith("onchain_"):
+            field = "onchain"
+        else:
+            field = _EVENT_INPUTS[name]
+        if field is not None:
+            needs.setdefault(field, []).append(name)
+    return needs
 
 
-def require_batch_spec(spec: FeatureSpec) -> None:
-    """Raise :class:`ConfigError` naming the spec's features that have no batch form."""
-    refused = streaming_only_features(spec)
+def features_missing_events(spec: FeatureSpec, events: EventFrames | None = None) -> list[str]:
+    """Return the spec's features whose event frame is missing from ``events`` (all event inputs if None)."""
+    events = events if events is not None else EventFrames()
+    return [
+        name
+        for field, names in event_inputs(spec).items()
+        if getattr(events, field) is None
+        for name in names
+    ]
+
+
+def require_batch_spec(spec: FeatureSpec, events: EventFrames | None = None) -> None:
+    """Raise :class:`ConfigError` naming the spec's features whose event frames ``events`` lacks."""
+    refused = features_missing_events(spec, events)
     if refused:
+        fields = sorted(f for f, names in event_inputs(spec).items() if set(names) & set(refused))
         raise ConfigError(
-            f"batch features cannot compute {', '.join(refused)} (they need ticks, order books or "
-            "alternative data): build them with the streaming replay (features build without --batch)"
+            f"batch features cannot compute {', '.join(refused)} without the event frames "
+            f"{fields} (trades, quotes, order books or alternative data): pass them in EventFrames, "
+            "or build them with the streaming replay (features build without --batch)"
         )
 
 
-def batch_feature_frame(bars: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+def batch_feature_frame(
+    bars: pd.DataFrame, spec: FeatureSpec, events: EventFrames | None = None
+) -> pd.DataFrame:
     """Return the FeatureActor's feature columns for ``bars``, from its first published row on.
 
     Parameters
     ----------
     bars : pd.DataFrame
-        Columns ``open``, ``high``, ``low``, ``close``, ``volume``; index the bars' ``ts_init``
-        (UTC, increasing).
+        Columns ``open``, ``high``, ``low``, ``close``, ``volume`` (and optionally ``ts_init`` in ns);
+        index the bars' ``ts_init`` (UTC, increasing).
     spec : FeatureSpec
-        The features; only bar features (and bar-source VPIN) are supported.
+        The features.
+    events : EventFrames, optional
+        The raw events the spec's event-driven features need (see
+        :mod:`nautilus_ai.indicators.batch_events`); not needed for bar features only.
 
     Returns
     -------
@@ -253,18 +343,19 @@ def batch_feature_frame(bars: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     Raises
     ------
     ConfigError
-        If the spec has event-driven features that need ticks, books or alternative data, or
-        ``bars`` lacks a column.
+        If the spec has event-driven features whose event frame is missing, or ``bars`` lacks a column.
 
     """
-    require_batch_spec(spec)
+    require_batch_spec(spec, events)
     missing = [c for c in BAR_COLUMNS if c not in bars.columns]
     if missing:
         raise ConfigError(f"batch features need bar columns {list(BAR_COLUMNS)}; missing {missing}")
     if not bars.index.is_monotonic_increasing:
         raise ConfigError("batch features need bars in increasing ts_init order")
+    timestamps = bar_timestamps(bars)
     bars = bars[list(BAR_COLUMNS)].astype(float)
+    bars["ts_init"] = timestamps
     names = spec.feature_names()
-    frame = pd.DataFrame({name: batch_feature(name, spec, bars) for name in names}, index=bars.index)
+    frame = pd.DataFrame({name: batch_feature(name, spec, bars, events) for name in names}, index=bars.index)
     frame = frame[names]
     return frame.iloc[spec.warmup_bars() - 1 :]

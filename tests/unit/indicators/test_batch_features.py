@@ -1,7 +1,8 @@
 """The batch bar features equal the FeatureActor's streaming replay on real AAPL daily and BTC 1-minute bars.
 
 Parametrized over every bar feature of a spec with all of them on, so a new bar feature of the
-FeatureSpec without a batch twin in ``BAR_FEATURES`` fails here.
+FeatureSpec without a batch twin in ``BAR_FEATURES`` fails here. The event-driven features (computed
+from trades, quotes, books and alternative data) are checked in ``test_batch_event_features.py``.
 """
 
 from pathlib import Path
@@ -118,10 +119,10 @@ def test_batch_frame_has_the_actors_rows_and_columns(data, request):
         (FeatureSpec(onchain_metrics=("hash_rate",)), ["onchain_hash_rate_logdiff"]),
     ],
 )
-def test_event_driven_features_are_refused(spec, names):
+def test_event_driven_features_without_their_event_frames_are_refused(spec, names):
     _, bars = test_kit.stocknet_bars("AAPL", "XNAS")
 
-    with pytest.raises(ConfigError, match="streaming replay") as error:
+    with pytest.raises(ConfigError, match="EventFrames") as error:
         batch_feature_frame(bars_frame(bars[:50]), spec)
     for name in names:
         assert name in str(error.value)
