@@ -10,6 +10,10 @@ Point-in-time (ARCHITECTURE rule 2): ``ts_event`` is the tweet's ``created_at``;
 ``ts_event + receive_latency``, the time nautilus-ai is assumed to have *known* the tweet. The default
 latency is 0 s because the corpus records no receive time; set a positive latency to model a feed or a
 scraping delay. Consumers align on ``ts_init``.
+
+Scores: ``nautilus-ai catalog score`` (``score_catalog_news`` in
+:mod:`nautilus_ai.adapters.sentiment.catalog_scoring`) stores one ``SentimentScore`` per imported tweet
+beside the ``NewsItem`` files, with the tweet's times.
 """
 
 from __future__ import annotations

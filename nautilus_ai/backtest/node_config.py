@@ -6,6 +6,7 @@ Actors and strategies are referenced by import path (``ImportableActorConfig``,
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from nautilus_trader.backtest.config import (
     BacktestDataConfig,
@@ -21,12 +22,15 @@ from nautilus_trader.config import (
 )
 from nautilus_trader.model.data import BarType
 
+from nautilus_ai.catalog.sentiment_store import score_coverage, score_filter_expr, stored_scorers
 from nautilus_ai.config import ExperimentConfig
+from nautilus_ai.errors import ConfigError, DataError
 
 _FEATURE_ACTOR = "nautilus_ai.indicators.feature_actor"
 _FEATURE_RECORDER = "nautilus_ai.indicators.feature_recorder"
 _SENTIMENT_ACTOR = "nautilus_ai.learning.sentiment_actor"
 _NEWS_ITEM = "nautilus_ai.catalog.types:NewsItem"
+_SENTIMENT_SCORE = "nautilus_ai.catalog.types:SentimentScore"
 _ONCHAIN_METRIC = "nautilus_ai.catalog.types:OnChainMetric"
 NEWS_CLIENT_ID = "NEWS"
 ONCHAIN_CLIENT_ID = "ONCHAIN"
@@ -108,23 +112,93 @@ def bar_data_configs(cfg: ExperimentConfig, catalog: str) -> list[BacktestDataCo
     ]
 
 
+def stored_sentiment_label(cfg: ExperimentConfig, catalog: str) -> str | None:
+    """Return the label of the stored ``SentimentScore``s a run replays, or None to score on the bus.
+
+    Stored scores (written by ``nautilus-ai catalog score``, see
+    :mod:`nautilus_ai.catalog.sentiment_store`) are used when present, so a slow or paid scorer (an
+    LLM) runs once offline and never inside the event loop:
+
+    * ``[features] sentiment_scorer`` names a label: its scores are used (when the config has that
+      field; it must be stored and cover every news file of the instruments);
+    * otherwise, if exactly one scorer has stored scores in the catalog, its scores are used;
+    * if none has, the ``NewsItem``s are replayed and the :class:`SentimentActor` scores them with the
+      lexicon (the live code path).
+
+    Raises
+    ------
+    ConfigError
+        If several scorers have stored scores and the config does not choose one, or the chosen
+        label has no stored scores.
+    DataError
+        If the chosen scorer has not scored every news file of an instrument.
+
+    """
+    if cfg.features.sentiment_half_life_s is None:
+        return None
+    instruments = list(cfg.data.instruments)
+    # Catalog-wide, so a run of a subset of the instruments (a per-instrument feature build) decides
+    # exactly as a run of all of them does.
+    labels = stored_scorers(Path(catalog))
+    requested: str | None = getattr(cfg.features, "sentiment_scorer", None)
+    if requested is None:
+        if not labels:
+            return None
+        if len(labels) > 1:
+            raise ConfigError(
+                f"the catalog {catalog} holds sentiment scores of {len(labels)} scorers {labels}: "
+                "choose one with [features] sentiment_scorer"
+            )
+        requested = labels[0]
+    elif requested not in labels:
+        raise ConfigError(
+            f"[features] sentiment_scorer {requested!r} has no stored scores in {catalog} "
+            f"(stored: {labels}): run `nautilus-ai catalog score` with that scorer"
+        )
+    for iid in instruments:
+        coverage = score_coverage(Path(catalog), iid, requested)
+        if coverage.unscored_files:
+            raise DataError(
+                f"{coverage.unscored_files} of {coverage.news_files} NewsItem file(s) of {iid} are not "
+                f"scored by {requested!r}: run `nautilus-ai catalog score` again (it scores only what "
+                "is missing)",
+                file=catalog,
+            )
+    return requested
+
+
 def alt_data_configs(cfg: ExperimentConfig, catalog: str) -> list[BacktestDataConfig]:
     """Return the catalog alternative-data feeds the config's feature spec needs.
 
-    Sentiment features get every instrument's ``NewsItem``s (client ``NEWS``, scored on the bus by
-    the :func:`sentiment_actor_configs` actor); on-chain features get the ``OnChainMetric``s of the
-    spec's ``onchain_instrument`` (each instrument's own when unset; client ``ONCHAIN``). Catalog
-    custom data reaches the actors as ``DataType(cls)`` with the item's ``instrument_id``; the
-    on-chain feeds select their rows with a ``filter_expr`` on ``instrument_id``.
+    Sentiment features get, for every instrument, its stored ``SentimentScore``s when the catalog
+    holds them (:func:`stored_sentiment_label`; selected by a ``filter_expr`` on ``instrument_id``
+    and ``scorer``), else its ``NewsItem``s (scored on the bus by the :func:`sentiment_actor_configs`
+    actor); both on client ``NEWS``. On-chain features get the ``OnChainMetric``s of the spec's
+    ``onchain_instrument`` (each instrument's own when unset; client ``ONCHAIN``). Catalog custom
+    data reaches the actors as ``DataType(cls)`` with the item's ``instrument_id``.
     """
     feeds: list[BacktestDataConfig] = []
     if cfg.features.sentiment_half_life_s is not None:
-        feeds.extend(
-            BacktestDataConfig(
-                catalog_path=catalog, data_cls=_NEWS_ITEM, instrument_id=iid, client_id=NEWS_CLIENT_ID
+        label = stored_sentiment_label(cfg, catalog)
+        if label is None:
+            feeds.extend(
+                BacktestDataConfig(
+                    catalog_path=catalog, data_cls=_NEWS_ITEM, instrument_id=iid, client_id=NEWS_CLIENT_ID
+                )
+                for iid in cfg.data.instruments
             )
-            for iid in cfg.data.instruments
-        )
+        else:
+            # Filtered by row: the score folders are named <instrument>@<label>, not by instrument id.
+            feeds.extend(
+                BacktestDataConfig(
+                    catalog_path=catalog,
+                    data_cls=_SENTIMENT_SCORE,
+                    filter_expr=score_filter_expr(iid, label),
+                    client_id=NEWS_CLIENT_ID,
+                )
+                for iid in cfg.data.instruments
+                if score_coverage(Path(catalog), iid, label).news_files
+            )
     if cfg.features.onchain_metrics:
         sources = (
             [cfg.features.onchain_instrument]
@@ -145,9 +219,15 @@ def alt_data_configs(cfg: ExperimentConfig, catalog: str) -> list[BacktestDataCo
     return feeds
 
 
-def sentiment_actor_configs(cfg: ExperimentConfig) -> list[ImportableActorConfig]:
-    """Return the SentimentActor scoring the instruments' NewsItems (none without sentiment features)."""
+def sentiment_actor_configs(cfg: ExperimentConfig, catalog: str | None = None) -> list[ImportableActorConfig]:
+    """Return the SentimentActor scoring the instruments' NewsItems on the bus.
+
+    None without sentiment features, or when the run replays stored scores of ``catalog`` instead
+    (:func:`stored_sentiment_label`).
+    """
     if cfg.features.sentiment_half_life_s is None:
+        return []
+    if catalog is not None and stored_sentiment_label(cfg, catalog) is not None:
         return []
     return [
         ImportableActorConfig(
@@ -302,9 +382,10 @@ def run_config(
 def feature_replay_run(cfg: ExperimentConfig, catalog: str, output_path: str) -> BacktestRunConfig:
     """Return the run that replays the catalog through the FeatureActors and records the vectors.
 
-    With sentiment features the run also replays the instruments' ``NewsItem``s through a
-    SentimentActor, and with on-chain features the ``OnChainMetric``s (:func:`alt_data_configs`),
-    so alternative-data features come from the same bus chain as live.
+    With sentiment features the run also replays the instruments' stored ``SentimentScore``s, or
+    their ``NewsItem``s through a SentimentActor when none are stored, and with on-chain features the
+    ``OnChainMetric``s (:func:`alt_data_configs`), so alternative-data features come from the same
+    bus chain as live.
     """
     return run_config(
         cfg,
@@ -312,7 +393,7 @@ def feature_replay_run(cfg: ExperimentConfig, catalog: str, output_path: str) ->
         start=cfg.data.start,
         end=cfg.data.end,
         actors=[
-            *sentiment_actor_configs(cfg),
+            *sentiment_actor_configs(cfg, catalog),
             *feature_actor_configs(cfg),
             feature_recorder_config(cfg, output_path),
         ],
@@ -342,7 +423,7 @@ def ml_run(
         start=start,
         end=end,
         actors=[
-            *sentiment_actor_configs(cfg),
+            *sentiment_actor_configs(cfg, catalog),
             *feature_actor_configs(cfg),
             *signal_actor_configs(cfg, registry_path, model_version),
             equity_recorder_config(cfg, equity_path),

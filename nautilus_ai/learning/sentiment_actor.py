@@ -5,6 +5,11 @@ Scoring is a link of the same bus chain in a backtest (NewsItems replayed from a
 (ARCHITECTURE rule 1). Each score keeps its item's ``ts_event`` and ``ts_init`` (point in time: it is
 known when the item was known, rule 2), and is published under
 ``topic_data_type(SentimentScore, instrument_id)``, where the ``FeatureActor`` listens.
+
+Backtests replay stored scores instead when the catalog holds them (``nautilus-ai catalog score``, see
+:mod:`nautilus_ai.catalog.sentiment_store` and ``node_config.stored_sentiment_label``): the scores go
+straight to the ``FeatureActor`` and this actor is left out, so a slow scorer (an LLM) never runs inside
+the event loop. Stored lexicon scores give exactly the features this actor gives.
 """
 
 from nautilus_trader.common.actor import Actor
