@@ -19,6 +19,10 @@ _LOADERS: dict[bytes, str] = {
     b"nautilus-ai/direction-classifier/": "nautilus_ai.learning.model:DirectionClassifier",
     b"nautilus-ai/staged-model/": "nautilus_ai.learning.staged:StagedModel",
     b"nautilus-ai/sequence-classifier/": "nautilus_ai.learning.sequence:SequenceClassifier",
+    b"nautilus-ai/xgboost-classifier/": "nautilus_ai.learning.estimators:XGBoostDirectionClassifier",
+    b"nautilus-ai/random-forest-classifier/": "nautilus_ai.learning.forest:RandomForestDirectionClassifier",
+    b"nautilus-ai/meta-model/": "nautilus_ai.learning.meta:MetaModel",
+    b"nautilus-ai/regime-model/": "nautilus_ai.learning.regime_models:RegimeModel",
 }
 """Header prefix (the header line without its version number) → ``module:Class`` that loads it."""
 

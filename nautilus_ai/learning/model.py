@@ -41,6 +41,7 @@ _DETERMINISM_PARAMS: dict[str, Any] = {
 """Forced on every fit so that training is reproducible bit for bit."""
 
 _RESERVED_PARAMS = frozenset({"random_state", "seed", "objective"})
+_LIGHTGBM_END_MARKERS = (b"\nend of trees\n", b"\nend of parameters\n")
 
 
 class DirectionClassifier:
@@ -103,6 +104,8 @@ class DirectionClassifier:
         y: np.ndarray,
         feature_names: Sequence[str],
         spec_hash: str,
+        *,
+        sample_weight: np.ndarray | None = None,
     ) -> DirectionClassifier:
         """Train the model on feature rows ``X`` and direction labels ``y``.
 
@@ -116,6 +119,9 @@ class DirectionClassifier:
             Names of the columns of ``X``, in order.
         spec_hash : str
             Hash of the ``FeatureSpec`` that produced ``X``.
+        sample_weight : np.ndarray, optional
+            Non-negative finite weight per row (for example from label uniqueness); ``None``
+            weighs every row 1. The weights are not part of the serialized model.
 
         Returns
         -------
@@ -125,28 +131,14 @@ class DirectionClassifier:
         Raises
         ------
         ModelError
-            If the shapes disagree, ``y`` is not binary or has one class only, or ``params`` is invalid.
+            If the shapes disagree, ``y`` is not binary or has one class only, the weights are
+            invalid, or ``params`` is invalid.
 
         """
-        matrix = _as_matrix(X)
-        labels = np.asarray(y, dtype=np.float64)
-        names = tuple(str(name) for name in feature_names)
-        if labels.shape != (matrix.shape[0],):
-            raise ModelError(f"fit: y has shape {labels.shape}, expected ({matrix.shape[0]},) to match X")
-        if matrix.shape[1] != len(names):
-            raise ModelError(f"fit: X has {matrix.shape[1]} columns but {len(names)} feature names")
-        if len(set(names)) != len(names):
-            raise ModelError(f"fit: feature names are not unique: {list(names)}")
-        if any("," in name for name in names):
-            raise ModelError(f"fit: feature names may not contain ',': {list(names)}")
-        if not np.isin(labels, (0.0, 1.0)).all():
-            raise ModelError("fit: y must only hold 0 and 1 (drop rows whose label is NaN before fitting)")
-        if np.unique(labels).size < 2:
-            raise ModelError("fit: y holds a single class; the training window needs both up and down labels")
-
+        matrix, labels, names, weights = validate_training_data(X, y, feature_names, sample_weight)
         params = self.effective_params()
         estimator = lgb.LGBMClassifier(**params)
-        estimator.fit(matrix, labels.astype(np.int64))
+        estimator.fit(matrix, labels.astype(np.int64), sample_weight=weights)
         self.booster_ = estimator.booster_
         self.feature_names_ = names
         self.spec_hash_ = str(spec_hash)
@@ -218,26 +210,7 @@ class DirectionClassifier:
 
         """
         self._fitted_booster()
-        live_names = tuple(str(name) for name in names)
-        problems = []
-        if live_names != self.feature_names_:
-            missing = [n for n in self.feature_names_ if n not in live_names]
-            extra = [n for n in live_names if n not in self.feature_names_]
-            detail = f"missing from live: {missing}, not in model: {extra}"
-            if not missing and not extra:
-                detail = "same names, different order"
-            problems.append(
-                f"feature names differ ({detail}); "
-                f"model: {list(self.feature_names_)}; live: {list(live_names)}"
-            )
-        if str(spec_hash) != self.spec_hash_:
-            problems.append(f"spec hash differs; model: {self.spec_hash_!r}; live: {str(spec_hash)!r}")
-        if problems:
-            raise ModelError(
-                "live features do not match the model's training features: "
-                + "; ".join(problems)
-                + ". Retrain the model on the live FeatureSpec or run the FeatureSpec it was trained on."
-            )
+        check_feature_match(self.feature_names_, self.spec_hash_, names, spec_hash)
 
     # -- serialization ----------------------------------------------------------------------------
 
@@ -296,6 +269,9 @@ class DirectionClassifier:
             if not sep:
                 raise ValueError("metadata line is not terminated")
             meta = json.loads(meta_line.decode("utf-8"))
+            if not all(marker in model_text for marker in _LIGHTGBM_END_MARKERS):
+                # LightGBM aborts the process (not an exception) on some truncated model texts.
+                raise ValueError("the LightGBM model text is truncated")
             booster = lgb.Booster(model_str=model_text.decode("utf-8"))
         except (ValueError, UnicodeDecodeError, lgb.basic.LightGBMError) as exc:
             raise ModelError(f"serialized DirectionClassifier is corrupted: {exc}") from exc
@@ -324,6 +300,126 @@ class DirectionClassifier:
 
     def __repr__(self) -> str:
         return f"DirectionClassifier(params={self.params!r}, seed={self.seed!r})"
+
+
+def validate_training_data(
+    X: np.ndarray,  # noqa: N803 (scikit-learn convention)
+    y: np.ndarray,
+    feature_names: Sequence[str],
+    sample_weight: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray | None]:
+    """Check the inputs of a binary estimator's ``fit`` and return them as arrays.
+
+    Parameters
+    ----------
+    X : np.ndarray
+        Float matrix of shape (n_rows, n_features); NaN marks a missing value.
+    y : np.ndarray
+        Labels in {0, 1} of shape (n_rows,); both classes must be present.
+    feature_names : Sequence[str]
+        Names of the columns of ``X``: unique, without ``','``.
+    sample_weight : np.ndarray, optional
+        Non-negative finite weights of shape (n_rows,) with a positive sum.
+
+    Returns
+    -------
+    tuple
+        ``(matrix, labels, names, weights)``: float64 matrix, float64 labels, names as a tuple,
+        float64 weights or ``None``.
+
+    Raises
+    ------
+    ModelError
+        If any input breaks the rules above; the message names the input and what was expected.
+
+    """
+    matrix = _as_matrix(X)
+    labels = np.asarray(y, dtype=np.float64)
+    names = tuple(str(name) for name in feature_names)
+    if labels.shape != (matrix.shape[0],):
+        raise ModelError(f"fit: y has shape {labels.shape}, expected ({matrix.shape[0]},) to match X")
+    if matrix.shape[1] != len(names):
+        raise ModelError(f"fit: X has {matrix.shape[1]} columns but {len(names)} feature names")
+    if len(set(names)) != len(names):
+        raise ModelError(f"fit: feature names are not unique: {list(names)}")
+    if any("," in name for name in names):
+        raise ModelError(f"fit: feature names may not contain ',': {list(names)}")
+    if not np.isin(labels, (0.0, 1.0)).all():
+        raise ModelError("fit: y must only hold 0 and 1 (drop rows whose label is NaN before fitting)")
+    if np.unique(labels).size < 2:
+        raise ModelError("fit: y holds a single class; the training window needs both up and down labels")
+    if sample_weight is None:
+        return matrix, labels, names, None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != labels.shape:
+        raise ModelError(f"fit: sample_weight has shape {weights.shape}, expected {labels.shape} to match y")
+    if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise ModelError("fit: sample_weight must be finite and non-negative with a positive sum")
+    return matrix, labels, names, weights
+
+
+def check_feature_match(
+    model_names: Sequence[str], model_spec_hash: str, live_names: Sequence[str], live_spec_hash: str
+) -> None:
+    """Check that live features match a model's training features (names, order, spec hash).
+
+    Parameters
+    ----------
+    model_names : Sequence[str]
+        The feature names the model was trained on, in column order.
+    model_spec_hash : str
+        The ``FeatureSpec`` hash the model was trained on.
+    live_names : Sequence[str]
+        The live feature names, in value order.
+    live_spec_hash : str
+        The live ``FeatureSpec`` hash.
+
+    Raises
+    ------
+    ModelError
+        If the names (or their order) or the spec hash differ; the message shows both sides.
+
+    """
+    trained = tuple(str(name) for name in model_names)
+    live = tuple(str(name) for name in live_names)
+    problems = []
+    if live != trained:
+        missing = [n for n in trained if n not in live]
+        extra = [n for n in live if n not in trained]
+        detail = f"missing from live: {missing}, not in model: {extra}"
+        if not missing and not extra:
+            detail = "same names, different order"
+        problems.append(f"feature names differ ({detail}); model: {list(trained)}; live: {list(live)}")
+    if str(live_spec_hash) != str(model_spec_hash):
+        problems.append(f"spec hash differs; model: {str(model_spec_hash)!r}; live: {str(live_spec_hash)!r}")
+    if problems:
+        raise ModelError(
+            "live features do not match the model's training features: "
+            + "; ".join(problems)
+            + ". Retrain the model on the live FeatureSpec or run the FeatureSpec it was trained on."
+        )
+
+
+def as_feature_matrix(X: np.ndarray) -> np.ndarray:  # noqa: N803 (scikit-learn convention)
+    """Return ``X`` as a 2-D float64 array.
+
+    Parameters
+    ----------
+    X : np.ndarray
+        Feature rows of shape (n_rows, n_features).
+
+    Returns
+    -------
+    np.ndarray
+        The float64 matrix (no copy when ``X`` already is one).
+
+    Raises
+    ------
+    ModelError
+        If ``X`` is not 2-dimensional.
+
+    """
+    return _as_matrix(X)
 
 
 def _as_matrix(X: np.ndarray) -> np.ndarray:  # noqa: N803 (scikit-learn convention)

@@ -122,6 +122,9 @@ class StagedModel:
         Probability thresholds of the direction.
     top_k : int
         Number of attributions kept per decision.
+    background : np.ndarray, optional
+        Training rows that define the attributions' base value for stage-1 models that need one
+        (the random forest); kept in the artifact.
 
     """
 
@@ -137,6 +140,7 @@ class StagedModel:
         long_threshold: float = 0.55,
         short_threshold: float = 0.45,
         top_k: int = 3,
+        background: np.ndarray | None = None,
     ) -> None:
         if not 0.0 <= short_threshold <= long_threshold <= 1.0:
             raise ModelError(
@@ -153,6 +157,7 @@ class StagedModel:
         self.long_threshold = float(long_threshold)
         self.short_threshold = float(short_threshold)
         self.top_k = int(top_k)
+        self.background = None if background is None else np.asarray(background, dtype=np.float64)
 
     # -- the registry's contract ------------------------------------------------------------------
 
@@ -283,7 +288,8 @@ class StagedModel:
         from nautilus_ai.learning.explain_ranking import top_k
         from nautilus_ai.learning.explain_tree import tree_attributions
 
-        values = tree_attributions(self.stage1, np.asarray(x, dtype=np.float64).reshape(1, -1))[0]
+        row = np.asarray(x, dtype=np.float64).reshape(1, -1)
+        values = tree_attributions(self.stage1, row, background=self.background)[0]
         return tuple(top_k(values, self.feature_names_, self.top_k))
 
     # -- combination ------------------------------------------------------------------------------
@@ -303,8 +309,15 @@ class StagedModel:
 
     def _combine(self, p1: np.ndarray, p2: np.ndarray, reg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.meta is not None:
-            probability, confidence = self.meta.predict(p1, p2, reg)
-            return np.asarray(probability, dtype=np.float64), np.asarray(confidence, dtype=np.float64)
+            decision = self.meta.decide(
+                p1,
+                p2=p2 if self.meta.config.use_p2 else None,
+                regime_probs=reg if self.regime_names else None,
+            )
+            return (
+                np.asarray(decision.probability, dtype=np.float64),
+                np.asarray(decision.confidence, dtype=np.float64),
+            )
         probability = np.where(np.isnan(p2), p1, p2) if self.stage2 is not None else p1
         return probability, np.abs(2.0 * probability - 1.0)
 
@@ -324,6 +337,7 @@ class StagedModel:
             "long_threshold": self.long_threshold,
             "short_threshold": self.short_threshold,
             "top_k": self.top_k,
+            "background": None if self.background is None else self.background.tolist(),
             "parts": {k: base64.b64encode(v).decode("ascii") if v is not None else None for k, v in parts.items()},
         }
         return FORMAT_HEADER + json.dumps(body, sort_keys=True).encode("utf-8") + b"\n"
@@ -357,6 +371,7 @@ class StagedModel:
                 long_threshold=body["long_threshold"],
                 short_threshold=body["short_threshold"],
                 top_k=body["top_k"],
+                background=None if body.get("background") is None else np.array(body["background"], dtype=float),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"corrupted StagedModel bytes: {exc}") from exc

@@ -129,7 +129,7 @@ def fit_staged(
 
     meta = None
     if use_meta:
-        from nautilus_ai.learning.meta import MetaModel
+        from nautilus_ai.learning.meta import MetaConfig, MetaModel
 
         assert params.stage3 is not None
         _check_rows(y[meta_rows], "stage 3")
@@ -140,11 +140,17 @@ def fit_staged(
             if ok.any():
                 p2[ok] = stage2.predict_proba(sequences[meta_rows][ok])
         reg = rows.loc[meta_rows, regime_columns].to_numpy(dtype=np.float64) if regime_columns else None
-        meta = MetaModel(
-            regime_names=list(regime_names),
-            calibration=str(params.stage3.get("calibration", "isotonic")),
-            seed=params.seed,
-        ).fit(p1, p2, reg, y[meta_rows])
+        meta_config = MetaConfig(
+            regime_names=tuple(regime_names),
+            use_p2=stage2 is not None,
+            calibration=str(params.stage3.get("calibration", "isotonic")),  # type: ignore[arg-type]
+            long_threshold=params.long_threshold,
+            short_threshold=params.short_threshold,
+            stage1_margin=params.filter_margin,
+        )
+        meta = MetaModel(meta_config).fit(
+            p1, y[meta_rows], p2=p2 if stage2 is not None else None, regime_probs=reg
+        )
 
     return StagedModel(
         stage1,
@@ -156,6 +162,7 @@ def fit_staged(
         long_threshold=params.long_threshold,
         short_threshold=params.short_threshold,
         top_k=params.top_k,
+        background=X[base][:: max(1, int(base.sum()) // 200)][:200] if params.kind == "random_forest" else None,
     )
 
 
