@@ -84,6 +84,9 @@ class FeaturesSection(_Section):
     book_levels: int | None = None
     sentiment_half_life_s: float | None = None
     sentiment_window_s: float = 86400.0
+    sentiment_scorer: str | None = Field(
+        None, description="Label of the stored SentimentScores to use (nautilus-ai catalog score)"
+    )
     onchain_metrics: list[str] = []
     onchain_instrument: str | None = None
     onchain_diff: int = 1
@@ -108,6 +111,7 @@ class FeaturesSection(_Section):
                 book_levels=self.book_levels,
                 sentiment_half_life_s=self.sentiment_half_life_s,
                 sentiment_window_s=self.sentiment_window_s,
+                sentiment_scorer=self.sentiment_scorer,
                 onchain_metrics=tuple(self.onchain_metrics),
                 onchain_instrument=self.onchain_instrument,
                 onchain_diff=self.onchain_diff,
@@ -156,7 +160,7 @@ class Stage3Section(_Section):
     """The stage-3 calibrated meta-model over stage-1, stage-2 and regime outputs."""
 
     enabled: bool = False
-    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    calibration: Literal["isotonic", "platt", "none"] = "isotonic"
     validation_fraction: float = Field(
         default=0.25, gt=0.0, lt=0.9, description="Last part of each training window the meta-model learns on"
     )

@@ -140,7 +140,7 @@ def stored_sentiment_label(cfg: ExperimentConfig, catalog: str) -> str | None:
     # Catalog-wide, so a run of a subset of the instruments (a per-instrument feature build) decides
     # exactly as a run of all of them does.
     labels = stored_scorers(Path(catalog))
-    requested: str | None = getattr(cfg.features, "sentiment_scorer", None)
+    requested: str | None = cfg.features.sentiment_scorer
     if requested is None:
         if not labels:
             return None

@@ -51,6 +51,9 @@ class FeatureSpec(NautilusConfig, frozen=True):
     sentiment_window_s : float
         Trailing window in seconds of ``sentiment_count`` (scores in the window) and
         ``sentiment_dispersion`` (their sample standard deviation); only used with sentiment on.
+    sentiment_scorer : str, optional
+        Label of the stored ``SentimentScore`` set to use (``nautilus-ai catalog score``); part of
+        the fingerprint, so a model trained on one scorer's features refuses another's.
     onchain_metrics : tuple[str, ...]
         On-chain metric names (``OnChainMetric.metric``); each gives ``onchain_<metric>_logdiff`` and
         ``onchain_<metric>_z`` (see :class:`~nautilus_ai.indicators.onchain.OnChainFeature`).
@@ -92,6 +95,7 @@ class FeatureSpec(NautilusConfig, frozen=True):
     book_levels: int | None = None
     sentiment_half_life_s: float | None = None
     sentiment_window_s: float = 86400.0
+    sentiment_scorer: str | None = None
     onchain_metrics: tuple[str, ...] = ()
     onchain_instrument: str | None = None
     onchain_diff: int = 1
@@ -209,6 +213,7 @@ class FeatureSpec(NautilusConfig, frozen=True):
             "order_flow_window",
             "microprice",
             "book_levels",
+            "sentiment_scorer",
         )
         spec = {
             k: v

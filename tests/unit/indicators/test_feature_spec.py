@@ -47,7 +47,7 @@ CHANGED_PARAMETERS = [
 VPIN_ON = FeatureSpec(vpin_bucket_volume=1.0e6)
 CHANGED_VPIN_PARAMETERS = [("vpin_buckets", 20), ("vpin_source", "trades")]
 SENTIMENT_ON = FeatureSpec(sentiment_half_life_s=43200.0)
-CHANGED_SENTIMENT_PARAMETERS = [("sentiment_window_s", 3600.0)]
+CHANGED_SENTIMENT_PARAMETERS = [("sentiment_window_s", 3600.0), ("sentiment_scorer", "llm-gpt-4o-mini-pabc")]
 ONCHAIN_ON = FeatureSpec(onchain_metrics=("btc_hash_rate",))
 CHANGED_ONCHAIN_PARAMETERS = [
     ("onchain_instrument", "BTCUSD.ONCHAIN"),
