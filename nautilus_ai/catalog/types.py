@@ -131,6 +131,24 @@ class ModelSignal(Data):
     top_attributions: str = ""
 
 
+@customdataclass
+class RiskDecisionEvent(Data):
+    """A decision of the risk layer: an order intent sized, shrunk, rejected or halted, or a state change.
+
+    ``action`` is ``"sized"``, ``"shrunk"``, ``"rejected"`` or ``"halted"`` for an order intent (from
+    the RiskGate) and ``"state_change"`` for a trading-state transition (from the RiskGuardActor);
+    ``trading_state`` is ``ACTIVE``, ``REDUCING`` or ``HALTED`` (the new state for a transition);
+    quantities are unsigned (0 for a state change).
+    """
+
+    instrument_id: InstrumentId = None
+    action: str = ""
+    reason: str = ""
+    requested_qty: float = 0.0
+    approved_qty: float = 0.0
+    trading_state: str = ""
+
+
 CUSTOM_DATA_TYPES: tuple[type[Data], ...] = (
     NewsItem,
     SentimentScore,
@@ -138,6 +156,7 @@ CUSTOM_DATA_TYPES: tuple[type[Data], ...] = (
     FeatureVector,
     RegimeLabel,
     ModelSignal,
+    RiskDecisionEvent,
 )
 
 

@@ -1,17 +1,55 @@
-"""MLStrategy: turns ModelSignals into volatility-targeted positions."""
+"""MLStrategy: turns ModelSignals into risk-checked positions, optionally with ATR stops and targets.
+
+The flow of one signal::
+
+    ModelSignal -> weight (volatility target, or fractional Kelly combined with it)
+                -> target quantity -> OrderIntent (rebalance band)
+                -> submit_intent: RiskGate (state, limits, CVaR) -> orders (market, or bracket with stops)
+
+:meth:`MLStrategy.submit_intent` is the one place orders are built, and it builds none without a
+RiskGate decision; every decision is logged, kept in :attr:`MLStrategy.decisions` and published on the
+bus as a :class:`~nautilus_ai.catalog.types.RiskDecisionEvent` (also kept, time-stamped, in
+:attr:`MLStrategy.decision_events` for reports: ``RiskDecisionEvent.to_dict(event)`` gives a row).
+The gate's trading state follows NautilusTrader's RiskEngine (``TradingStateChanged`` on
+``events.risk``), which the RiskGuardActor sets.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Literal
 
 import pandas as pd
+from nautilus_trader.common.messages import TradingStateChanged
 from nautilus_trader.config import StrategyConfig
+from nautilus_trader.indicators import AverageTrueRange
+from nautilus_trader.indicators.averages import MovingAverageType
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import OrderSide, TimeInForce
+from nautilus_trader.model.enums import OrderSide, OrderType, PriceType, TimeInForce, TrailingOffsetType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
+from nautilus_trader.model.orders import Order
 from nautilus_trader.trading.strategy import Strategy
 
-from nautilus_ai.catalog.types import ModelSignal, topic_data_type
+from nautilus_ai.catalog.types import ModelSignal, RiskDecisionEvent, topic_data_type
+from nautilus_ai.errors import ConfigError
 from nautilus_ai.indicators.realized_volatility import RealizedVolatility
-from nautilus_ai.risk.sizing import OrderIntent, rebalance_intent, target_quantity, volatility_target_weight
+from nautilus_ai.risk.gate import BookSnapshot, CvarBudget, GateDecision, RiskGate, gate_limits
+from nautilus_ai.risk.portfolio import InstrumentRules
+from nautilus_ai.risk.sizing import (
+    OrderIntent,
+    combine_size,
+    rebalance_intent,
+    target_quantity,
+    volatility_target_weight,
+)
+from nautilus_ai.risk.state import RISK_STATE_TOPIC, GateState, from_nautilus
+from nautilus_ai.risk.stops import atr_bracket
 from nautilus_ai.strategies.equity import account_equity
+
+SizingRule = Literal["volatility", "kelly_volatility"]
+StopsRule = Literal["none", "atr", "atr_trailing"]
 
 
 class MLStrategyConfig(StrategyConfig, frozen=True):
@@ -22,7 +60,7 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
     instrument_id : InstrumentId
         The traded instrument.
     bar_type : BarType
-        The bars used for prices and realized volatility.
+        The bars used for prices, realized volatility and ATR.
     target_volatility : float
         Annualized volatility targeted for this instrument's position.
     volatility_window : int
@@ -30,7 +68,7 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
     periods_per_year : float
         Bars per year, to annualize the per-bar volatility.
     max_weight : float
-        Cap on the position's notional as a fraction of account equity.
+        Cap on the position's notional as a fraction of account equity (also the gate's per-position cap).
     allow_short : bool
         Whether short signals open short positions (otherwise they mean flat).
     min_confidence : float
@@ -39,6 +77,39 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
         Keep a same-side position when the change is within this fraction of the target.
     trade_start : str, optional
         ISO timestamp before which no order is sent (indicator warm-up in walk-forward tests).
+    sizing : {"volatility", "kelly_volatility"}
+        ``"volatility"``: volatility target capped at ``max_weight``; ``"kelly_volatility"``: the
+        smallest of fractional Kelly, the volatility target and the caps
+        (:func:`~nautilus_ai.risk.sizing.combine_size`).
+    kelly_fraction : float
+        Kelly multiplier ``c`` in ``(0, 1]`` for ``"kelly_volatility"``.
+    payoff_ratio : float
+        Mean win over mean loss of past trades in the training window
+        (:func:`~nautilus_ai.risk.kelly.estimate_payoff_ratio`), for ``"kelly_volatility"``.
+    max_position_notional : float, optional
+        Cap on the position's notional in account currency (None: no cap).
+    max_gross_leverage : float, optional
+        Cap on the venue book's gross exposure over equity, all instruments (None: no cap).
+    max_net_leverage : float, optional
+        Cap on the venue book's absolute net exposure over equity (None: no cap).
+    cvar_scenarios_path : str, optional
+        ``.npz`` file written by :meth:`~nautilus_ai.risk.gate.CvarBudget.save` with scenarios built
+        from the training window's returns; enables the CVaR check with ``cvar_budget``.
+    cvar_budget : float, optional
+        CVaR budget in units of equity (overrides the file's budget).
+    cvar_alpha : float
+        Confidence level of the CVaR.
+    stops : {"none", "atr", "atr_trailing"}
+        ``"atr"``: every entry is a bracket (OCO) with a stop-loss ``stop_atr_multiple`` ATRs and a
+        take-profit ``target_atr_multiple`` ATRs from the last close; ``"atr_trailing"``: the stop is a
+        trailing-stop-market order ``trail_atr_multiple`` ATRs behind the best price. ``"none"`` (default):
+        plain market orders.
+    atr_period : int
+        Period of the (Wilder) ATR.
+    stop_atr_multiple, target_atr_multiple : float
+        ATR multipliers of the stop-loss and the take-profit.
+    trail_atr_multiple : float, optional
+        ATR multiplier of the trailing distance (default: ``stop_atr_multiple``).
 
     """
 
@@ -52,15 +123,69 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
     min_confidence: float = 0.0
     rebalance_band: float = 0.25
     trade_start: str | None = None
+    sizing: SizingRule = "volatility"
+    kelly_fraction: float = 0.5
+    payoff_ratio: float = 1.0
+    max_position_notional: float | None = None
+    max_gross_leverage: float | None = None
+    max_net_leverage: float | None = None
+    cvar_scenarios_path: str | None = None
+    cvar_budget: float | None = None
+    cvar_alpha: float = 0.95
+    stops: StopsRule = "none"
+    atr_period: int = 14
+    stop_atr_multiple: float = 2.0
+    target_atr_multiple: float = 3.0
+    trail_atr_multiple: float | None = None
+
+
+def _positive_or_inf(name: str, value: float | None) -> float:
+    if value is None:
+        return math.inf
+    if not value > 0.0:
+        raise ConfigError(f"MLStrategyConfig.{name} must be positive (or None for no limit), was {value}")
+    return float(value)
+
+
+def check_risk_config(config: MLStrategyConfig) -> None:
+    """Raise :class:`~nautilus_ai.errors.ConfigError` naming the first invalid sizing/risk/stops field."""
+    if config.sizing not in ("volatility", "kelly_volatility"):
+        raise ConfigError(
+            f"MLStrategyConfig.sizing must be 'volatility' or 'kelly_volatility', was {config.sizing!r}"
+        )
+    if not 0.0 < config.kelly_fraction <= 1.0:
+        raise ConfigError(f"MLStrategyConfig.kelly_fraction must be in (0, 1], was {config.kelly_fraction}")
+    if not (math.isfinite(config.payoff_ratio) and config.payoff_ratio > 0.0):
+        raise ConfigError(f"MLStrategyConfig.payoff_ratio must be positive, was {config.payoff_ratio}")
+    if config.stops not in ("none", "atr", "atr_trailing"):
+        raise ConfigError(
+            f"MLStrategyConfig.stops must be 'none', 'atr' or 'atr_trailing', was {config.stops!r}"
+        )
+    if config.atr_period < 1:
+        raise ConfigError(f"MLStrategyConfig.atr_period must be >= 1, was {config.atr_period}")
+    for name in ("stop_atr_multiple", "target_atr_multiple", "trail_atr_multiple"):
+        value = getattr(config, name)
+        if value is not None and not value > 0.0:
+            raise ConfigError(f"MLStrategyConfig.{name} must be positive, was {value}")
+    if not 0.0 < config.cvar_alpha < 1.0:
+        raise ConfigError(f"MLStrategyConfig.cvar_alpha must be in (0, 1), was {config.cvar_alpha}")
+    if config.cvar_budget is not None and config.cvar_scenarios_path is None:
+        raise ConfigError(
+            "MLStrategyConfig.cvar_budget needs cvar_scenarios_path: the CVaR is computed over the "
+            "training window's scenarios (CvarBudget.save)"
+        )
+    if config.cvar_budget is not None and not config.cvar_budget > 0.0:
+        raise ConfigError(f"MLStrategyConfig.cvar_budget must be positive, was {config.cvar_budget}")
 
 
 class MLStrategy(Strategy):
-    """Trade the latest ModelSignal of one instrument with a volatility-targeted position.
+    """Trade the latest ModelSignal of one instrument through the RiskGate.
 
     On each signal the target weight is computed by
-    :func:`~nautilus_ai.risk.sizing.volatility_target_weight` and turned into an
-    :class:`~nautilus_ai.risk.sizing.OrderIntent`; :meth:`submit_intent` is the one place that
-    builds and submits orders.
+    :func:`~nautilus_ai.risk.sizing.volatility_target_weight` (or
+    :func:`~nautilus_ai.risk.sizing.combine_size` with ``sizing="kelly_volatility"``) and turned into
+    an :class:`~nautilus_ai.risk.sizing.OrderIntent`; :meth:`submit_intent` is the one place that
+    checks intents and builds and submits orders.
     """
 
     def __init__(self, config: MLStrategyConfig) -> None:
@@ -75,31 +200,112 @@ class MLStrategy(Strategy):
             raise ValueError(
                 f"MLStrategyConfig.rebalance_band must be in [0, 1), was {config.rebalance_band}"
             )
+        check_risk_config(config)
         self._rvol = RealizedVolatility(config.volatility_window)
+        self._atr = AverageTrueRange(config.atr_period, MovingAverageType.WILDER)
         self._trade_start_ns = pd.Timestamp(config.trade_start, tz="UTC").value if config.trade_start else 0
         self._last_close = float("nan")
         self.instrument: Instrument | None = None
         self.intents: list[OrderIntent] = []
+        self.decisions: list[GateDecision] = []
+        self.decision_events: list[RiskDecisionEvent] = []
+        cvar = None
+        if config.cvar_scenarios_path is not None:
+            cvar = CvarBudget.load(
+                config.cvar_scenarios_path, budget=config.cvar_budget, alpha=config.cvar_alpha
+            )
+        self.gate = RiskGate(
+            gate_limits(
+                max_position_weight=config.max_weight,
+                max_position_notional=_positive_or_inf("max_position_notional", config.max_position_notional),
+                max_gross_leverage=_positive_or_inf("max_gross_leverage", config.max_gross_leverage),
+                max_net_leverage=_positive_or_inf("max_net_leverage", config.max_net_leverage),
+            ),
+            cvar=cvar,
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        """Load the instrument and subscribe to bars and signals."""
+        """Load the instrument, subscribe to bars, signals and trading-state changes."""
         self.instrument = self.cache.instrument(self.config.instrument_id)
         if self.instrument is None:
             self.log.error(f"No instrument {self.config.instrument_id} in the cache")
             self.stop()
             return
         self.register_indicator_for_bars(self.config.bar_type, self._rvol)
+        if self.config.stops != "none":
+            self.register_indicator_for_bars(self.config.bar_type, self._atr)
         self.subscribe_bars(self.config.bar_type)
         self.subscribe_data(
             topic_data_type(ModelSignal, self.config.instrument_id), instrument_id=self.config.instrument_id
         )
+        self.msgbus.subscribe("events.risk", self._on_trading_state_changed)
+        self.msgbus.subscribe(RISK_STATE_TOPIC, self._on_guard_state)
 
     def on_bar(self, bar: Bar) -> None:
         """Remember the last close (the price used for sizing)."""
         self._last_close = bar.close.as_double()
 
+    def on_stop(self) -> None:
+        """Cancel the bracket legs and close the position at the end of the run, unless HALTED."""
+        self.msgbus.unsubscribe("events.risk", self._on_trading_state_changed)
+        self.msgbus.unsubscribe(RISK_STATE_TOPIC, self._on_guard_state)
+        if self.instrument is None:
+            return
+        if self.gate.state == GateState.HALTED:
+            self.log.warning("Trading state is HALTED: the position is left open (no new orders)")
+            return
+        if self.config.stops != "none":
+            self.cancel_all_orders(self.config.instrument_id)  # the bracket legs
+        self.close_all_positions(self.config.instrument_id)
+
+    def on_reset(self) -> None:
+        """Reset the indicators and the records."""
+        self._rvol.reset()
+        self._atr.reset()
+        self.intents.clear()
+        self.decisions.clear()
+        self.decision_events.clear()
+
+    # -- trading state --------------------------------------------------------------------------------
+
+    def _on_trading_state_changed(self, event: object) -> None:
+        if isinstance(event, TradingStateChanged):
+            self.gate.set_state(from_nautilus(event.state))
+
+    def _on_guard_state(self, state: object) -> None:
+        self.gate.set_state(GateState(str(state)))
+
+    # -- signals to intents ---------------------------------------------------------------------------
+
+    def target_weight(self, signal: ModelSignal, direction: int, equity: float) -> float:
+        """Return the signed target weight of ``signal`` under the configured sizing rule."""
+        if self.config.sizing == "volatility":
+            return volatility_target_weight(
+                direction,
+                self._rvol.value,
+                self.config.target_volatility,
+                self.config.periods_per_year,
+                self.config.max_weight,
+            )
+        probability = signal.probability if direction > 0 else 1.0 - signal.probability
+        decision = combine_size(
+            direction,
+            min(max(probability, 0.0), 1.0),
+            self.config.payoff_ratio,
+            self.config.kelly_fraction,
+            self._rvol.value,
+            self.config.target_volatility,
+            self.config.periods_per_year,
+            equity,
+            self.config.max_weight,
+            _positive_or_inf("max_position_notional", self.config.max_position_notional),
+        )
+        return decision.weight
+
     def on_data(self, data: ModelSignal) -> None:
-        """Size the position for a new signal and submit the order that reaches it."""
+        """Size the position for a new signal and submit the intent that reaches it."""
         if not isinstance(data, ModelSignal) or data.ts_init < self._trade_start_ns:
             return
         if not self._rvol.initialized or self.instrument is None:
@@ -108,21 +314,16 @@ class MLStrategy(Strategy):
         if data.confidence < self.config.min_confidence or (direction < 0 and not self.config.allow_short):
             direction = 0
         equity = account_equity(self.portfolio, self.config.instrument_id.venue)
-        weight = volatility_target_weight(
-            direction,
-            self._rvol.value,
-            self.config.target_volatility,
-            self.config.periods_per_year,
-            self.config.max_weight,
-        )
+        if not (math.isfinite(equity) and equity > 0.0):
+            return
+        weight = self.target_weight(data, direction, equity)
         lot = self.instrument.size_increment.as_double()
         target = target_quantity(
             weight, equity, self._last_close, self.instrument.multiplier.as_double(), lot
         )
-        current = self.portfolio.net_position(self.config.instrument_id)
         intent = rebalance_intent(
             target,
-            float(current),
+            self.projected_position(),
             self.config.rebalance_band,
             lot,
             reason=f"signal p={data.probability:.3f} dir={data.direction} w={weight:.3f}",
@@ -130,24 +331,211 @@ class MLStrategy(Strategy):
         if intent is not None:
             self.submit_intent(intent)
 
-    def submit_intent(self, intent: OrderIntent) -> None:
-        """Build a market order from ``intent`` and submit it."""
-        assert self.instrument is not None
+    # -- the one pre-trade path -----------------------------------------------------------------------
+
+    def submit_intent(self, intent: OrderIntent) -> GateDecision | None:
+        """Check ``intent`` with the RiskGate, record and publish the decision, then build the orders.
+
+        Returns
+        -------
+        GateDecision or None
+            The gate's decision (None when the strategy has no instrument yet).
+
+        """
+        if self.instrument is None:
+            return None
         self.intents.append(intent)
+        iid = self.config.instrument_id
+        decision = self.gate.check(intent, str(iid), self._last_close, self.book_snapshot(), self._rules())
+        self._record(decision)
+        if decision.intent is None:
+            return decision
+        approved = decision.intent
+        side = OrderSide.BUY if approved.side == "BUY" else OrderSide.SELL
+        if self.config.stops == "none":
+            self._submit_market(side, approved.quantity, reduce_only=False)
+        else:
+            self._submit_with_stops(side, approved.quantity)
+        return decision
+
+    def _record(self, decision: GateDecision) -> None:
+        self.decisions.append(decision)
+        message = (
+            f"RiskGate {decision.action}: {decision.side} "
+            f"{decision.approved_qty:g}/{decision.requested_qty:g} "
+            f"[{decision.trading_state}] {decision.reason}"
+        )
+        if decision.action in ("sized", "shrunk"):
+            self.log.info(message)
+        else:
+            self.log.warning(message)
+        now = self.clock.timestamp_ns()
+        event = RiskDecisionEvent(
+            instrument_id=self.config.instrument_id,
+            action=decision.action,
+            reason=decision.reason,
+            requested_qty=float(decision.requested_qty),
+            approved_qty=float(decision.approved_qty),
+            trading_state=str(decision.trading_state),
+            ts_event=now,
+            ts_init=now,
+        )
+        self.decision_events.append(event)
+        self.publish_data(topic_data_type(RiskDecisionEvent, self.config.instrument_id), event)
+
+    def _submit_market(self, side: OrderSide, quantity: float, reduce_only: bool) -> None:
+        assert self.instrument is not None
         order = self.order_factory.market(
             instrument_id=self.config.instrument_id,
-            order_side=OrderSide.BUY if intent.side == "BUY" else OrderSide.SELL,
-            quantity=self.instrument.make_qty(intent.quantity),
+            order_side=side,
+            quantity=self.instrument.make_qty(quantity),
             time_in_force=TimeInForce.GTC,
+            reduce_only=reduce_only,
         )
         self.submit_order(order)
 
-    def on_stop(self) -> None:
-        """Close the position at the end of the run."""
-        if self.instrument is not None:
-            self.close_all_positions(self.config.instrument_id)
+    # -- stops and targets ----------------------------------------------------------------------------
 
-    def on_reset(self) -> None:
-        """Reset the volatility estimate."""
-        self._rvol.reset()
-        self.intents.clear()
+    def exit_orders(self) -> list[Order]:
+        """Return this strategy's open reduce-only orders on the instrument (the bracket legs)."""
+        return [
+            order
+            for order in self.cache.orders(instrument_id=self.config.instrument_id, strategy_id=self.id)
+            if not order.is_closed and order.is_reduce_only
+        ]
+
+    def _submit_with_stops(self, side: OrderSide, quantity: float) -> None:
+        """Trade ``quantity`` keeping one bracket (stop + target) that covers the whole position.
+
+        From flat: a bracket entry. Flip: cancel the legs, close with a reduce-only market order, then a
+        bracket entry for the new side. Same side: a market order for the change and the legs resized
+        to the new position. To flat: cancel the legs and close.
+        """
+        assert self.instrument is not None
+        signed = quantity if side == OrderSide.BUY else -quantity
+        current = self.projected_position()
+        target = current + signed
+        legs = self.exit_orders()
+        if current == 0.0:
+            self._submit_bracket(side, quantity)
+            return
+        if target == 0.0 or math.copysign(1.0, target) != math.copysign(1.0, current):
+            if legs:
+                self.cancel_orders(legs)
+            self._submit_market(side, abs(current), reduce_only=True)
+            if target != 0.0:
+                self._submit_bracket(side, abs(target))
+            return
+        self._submit_market(side, quantity, reduce_only=abs(target) < abs(current))
+        for leg in legs:
+            self.modify_order(leg, quantity=self.instrument.make_qty(abs(target)))
+        if not legs:
+            self.log.warning("Position changed without bracket legs to resize; it is unprotected")
+
+    def _submit_bracket(self, side: OrderSide, quantity: float) -> None:
+        assert self.instrument is not None
+        sign = 1 if side == OrderSide.BUY else -1
+        atr = self._atr.value if self._atr.initialized else math.nan
+        if not (math.isfinite(atr) and atr > 0.0):
+            self.log.warning("ATR not ready: entry sent without stop and target")
+            self._submit_market(side, quantity, reduce_only=False)
+            return
+        tick = self.instrument.price_increment.as_double()
+        # The signal may arrive before this strategy's own on_bar (actors get the bar first), so the
+        # bracket is priced off the newest bar in the cache; the ATR is that of the previous bar then.
+        latest = self.cache.bar(self.config.bar_type)
+        reference = latest.close.as_double() if latest is not None else self._last_close
+        prices = atr_bracket(
+            sign, reference, atr, self.config.stop_atr_multiple, self.config.target_atr_multiple, tick
+        )
+        kwargs: dict[str, object] = {}
+        if self.config.stops == "atr_trailing":
+            trail = self.config.trail_atr_multiple or self.config.stop_atr_multiple
+            offset = self.instrument.make_price(trail * atr).as_decimal()
+            kwargs = {
+                "sl_order_type": OrderType.TRAILING_STOP_MARKET,
+                "sl_trailing_offset": Decimal(max(offset, self.instrument.price_increment.as_decimal())),
+                "sl_trailing_offset_type": TrailingOffsetType.PRICE,
+            }
+        bracket = self.order_factory.bracket(
+            instrument_id=self.config.instrument_id,
+            order_side=side,
+            quantity=self.instrument.make_qty(quantity),
+            sl_trigger_price=self.instrument.make_price(prices.stop_loss),
+            tp_price=self.instrument.make_price(prices.take_profit),
+            tp_post_only=False,
+            **kwargs,
+        )
+        self.submit_order_list(bracket)
+
+    # -- book snapshot --------------------------------------------------------------------------------
+
+    def _rules(self) -> InstrumentRules:
+        assert self.instrument is not None
+        instrument = self.instrument
+        min_quantity = instrument.min_quantity.as_double() if instrument.min_quantity is not None else 0.0
+        min_notional = instrument.min_notional.as_double() if instrument.min_notional is not None else 0.0
+        return InstrumentRules(
+            lot=instrument.size_increment.as_double(),
+            min_quantity=min_quantity,
+            min_notional=min_notional,
+            size_precision=instrument.size_precision,
+            multiplier=instrument.multiplier.as_double(),
+        )
+
+    def _mark_price(self, instrument_id: InstrumentId) -> float:
+        if instrument_id == self.config.instrument_id:
+            return self._last_close
+        price = self.cache.price(instrument_id, PriceType.LAST)
+        if price is None:
+            price = self.cache.price(instrument_id, PriceType.MID)
+        return price.as_double() if price is not None else math.nan
+
+    def _pending(self, instrument_id: InstrumentId | None = None) -> list[Order]:
+        """Return the venue's working and in-flight orders that may add exposure (all strategies)."""
+        venue = self.config.instrument_id.venue
+        orders = {
+            order.client_order_id: order
+            for order in (
+                *self.cache.orders_inflight(venue=venue, instrument_id=instrument_id),
+                *self.cache.orders_open(venue=venue, instrument_id=instrument_id),
+            )
+        }
+        return [order for order in orders.values() if not order.is_closed and not order.is_reduce_only]
+
+    def projected_position(self) -> float:
+        """Return the signed net position plus this instrument's pending (non reduce-only) orders."""
+        net = float(self.portfolio.net_position(self.config.instrument_id))
+        for order in self._pending(self.config.instrument_id):
+            net += order.leaves_qty.as_double() * (1.0 if order.side == OrderSide.BUY else -1.0)
+        return net
+
+    def book_snapshot(self) -> BookSnapshot:
+        """Return the venue's equity and signed exposure per instrument, pending orders included."""
+        venue = self.config.instrument_id.venue
+        equity = account_equity(self.portfolio, venue)
+        quantities: dict[InstrumentId, float] = {}
+        for position in self.cache.positions_open(venue=venue):
+            quantities[position.instrument_id] = quantities.get(position.instrument_id, 0.0) + float(
+                position.signed_qty
+            )
+        for order in self._pending():
+            sign = 1.0 if order.side == OrderSide.BUY else -1.0
+            quantities[order.instrument_id] = (
+                quantities.get(order.instrument_id, 0.0) + sign * order.leaves_qty.as_double()
+            )
+        exposures: dict[str, float] = {}
+        for instrument_id, quantity in quantities.items():
+            if quantity == 0.0:
+                continue
+            instrument = self.cache.instrument(instrument_id)
+            multiplier = instrument.multiplier.as_double() if instrument is not None else 1.0
+            price = self._mark_price(instrument_id)
+            if not math.isfinite(price):
+                positions = self.cache.positions_open(instrument_id=instrument_id)
+                price = positions[0].avg_px_open if positions else math.nan
+            if not math.isfinite(price):
+                self.log.warning(f"No price for {instrument_id}: left out of the gate's book")
+                continue
+            exposures[str(instrument_id)] = quantity * price * multiplier
+        return BookSnapshot(equity=equity, exposures=exposures)
