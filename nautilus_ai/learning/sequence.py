@@ -27,6 +27,7 @@ line, one line of JSON metadata and the raw little-endian float32 bytes of every
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -580,15 +581,30 @@ class SequenceClassifier:
             If the model is not fitted or ``X_seq`` has the wrong shape.
 
         """
-        net = self._fitted_net()
+        net = self._inference_net()
         windows = self._as_windows(X_seq, len(self.feature_names_), "X_seq")
-        scaled = _scale(windows, self.mean_, self.scale_)
+        scaled = _scale(windows, self.mean_, self.scale_, np.float64)
         out = np.empty(scaled.shape[0], dtype=np.float64)
         with torch.inference_mode():
             for start in range(0, scaled.shape[0], _PREDICT_CHUNK):
                 chunk = torch.from_numpy(scaled[start : start + _PREDICT_CHUNK]).to(self.device_)
-                out[start : start + chunk.shape[0]] = torch.sigmoid(net(chunk)).double().cpu().numpy()
+                out[start : start + chunk.shape[0]] = torch.sigmoid(net(chunk)).cpu().numpy()
         return out
+
+    def _inference_net(self) -> nn.Module:
+        """Return a float64 copy of the trained network (cached), used for every prediction.
+
+        Inference in double precision makes a window's probability independent of the batch it
+        is computed in (float32 kernels round differently by batch size), so the batch path and
+        the one-window live path agree to the last bits.
+        """
+        net = self._fitted_net()
+        cached = getattr(self, "_net64", None)
+        if cached is None or cached[0] is not net:
+            double = copy.deepcopy(net).double().eval()
+            cached = (net, double)
+            self._net64 = cached
+        return cached[1]
 
     def predict_proba_one(self, window_array: np.ndarray) -> float:
         """Return P(up) for one window (the live path: the last ``window`` feature vectors).
@@ -943,10 +959,12 @@ def _fit_scaler(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float64), scale.astype(np.float64)
 
 
-def _scale(windows: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _scale(
+    windows: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: type[np.floating[Any]] = np.float32
+) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
-        scaled = (windows - mean) / scale
-    return np.where(np.isfinite(scaled), scaled, 0.0).astype(np.float32)
+        scaled = (np.asarray(windows, dtype=np.float64) - mean) / scale
+    return np.where(np.isfinite(scaled), scaled, 0.0).astype(dtype)
 
 
 def _check_names(feature_names: Sequence[str], regime_names: Sequence[str]) -> tuple[str, ...]:

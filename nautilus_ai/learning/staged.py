@@ -228,7 +228,7 @@ class StagedModel:
             from nautilus_ai.learning.sequence import make_sequences
 
             seq_rows = np.hstack([X, reg])
-            sequences, valid = make_sequences(seq_rows, self.window, groups)
+            sequences, valid = make_sequences(seq_rows, self.window, groups, dtype=np.float64)
             if valid.any():
                 p2[valid] = self.stage2.predict_proba(sequences[valid])
         probability, confidence = self._combine(p1, p2, reg)
@@ -338,7 +338,9 @@ class StagedModel:
             "short_threshold": self.short_threshold,
             "top_k": self.top_k,
             "background": None if self.background is None else self.background.tolist(),
-            "parts": {k: base64.b64encode(v).decode("ascii") if v is not None else None for k, v in parts.items()},
+            "parts": {
+                k: base64.b64encode(v).decode("ascii") if v is not None else None for k, v in parts.items()
+            },
         }
         return FORMAT_HEADER + json.dumps(body, sort_keys=True).encode("utf-8") + b"\n"
 
@@ -359,7 +361,8 @@ class StagedModel:
         try:
             body = json.loads(data[len(FORMAT_HEADER) :].decode("utf-8"))
             parts = {
-                k: load_model(base64.b64decode(v)) if v is not None else None for k, v in body["parts"].items()
+                k: load_model(base64.b64decode(v)) if v is not None else None
+                for k, v in body["parts"].items()
             }
             return cls(
                 parts["stage1"],
@@ -371,7 +374,9 @@ class StagedModel:
                 long_threshold=body["long_threshold"],
                 short_threshold=body["short_threshold"],
                 top_k=body["top_k"],
-                background=None if body.get("background") is None else np.array(body["background"], dtype=float),
+                background=None
+                if body.get("background") is None
+                else np.array(body["background"], dtype=float),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"corrupted StagedModel bytes: {exc}") from exc

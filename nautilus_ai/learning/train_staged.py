@@ -103,13 +103,17 @@ def fit_staged(
     if use_meta:
         assert params.stage3 is not None
         base, meta_rows, _ = split_for_meta(
-            pd.DatetimeIndex(rows.index), rows["label_end"], float(params.stage3.get("validation_fraction", 0.25))
+            pd.DatetimeIndex(rows.index),
+            rows["label_end"],
+            float(params.stage3.get("validation_fraction", 0.25)),
         )
     else:
         base, meta_rows = np.ones(len(rows), dtype=bool), np.zeros(len(rows), dtype=bool)
     _check_rows(y[base], "stages 1 and 2")
     X = rows[names].to_numpy(dtype=np.float64)
-    stage1 = make_stage1(params.kind, dict(params.params), params.seed).fit(X[base], y[base], names, spec_hash)
+    stage1 = make_stage1(params.kind, dict(params.params), params.seed).fit(
+        X[base], y[base], names, spec_hash
+    )
 
     stage2 = None
     window = 1
@@ -162,7 +166,9 @@ def fit_staged(
         long_threshold=params.long_threshold,
         short_threshold=params.short_threshold,
         top_k=params.top_k,
-        background=X[base][:: max(1, int(base.sum()) // 200)][:200] if params.kind == "random_forest" else None,
+        background=X[base][:: max(1, int(base.sum()) // 200)][:200]
+        if params.kind == "random_forest"
+        else None,
     )
 
 
@@ -183,7 +189,7 @@ def _row_sequences(
     row_iid = rows["instrument_id"].to_numpy()
     for iid in pd.unique(row_iid):
         hist = source[source["instrument_id"] == iid]
-        seq, ok = make_sequences(hist[columns].to_numpy(dtype=np.float64), window)
+        seq, ok = make_sequences(hist[columns].to_numpy(dtype=np.float64), window, dtype=np.float64)
         position = pd.Series(np.arange(len(hist)), index=hist.index)
         wanted = row_iid == iid
         where = position.reindex(rows.index[wanted])

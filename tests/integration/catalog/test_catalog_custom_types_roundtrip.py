@@ -13,6 +13,7 @@ from nautilus_ai.catalog.types import (
     NewsItem,
     OnChainMetric,
     RegimeLabel,
+    RiskDecisionEvent,
     SentimentScore,
 )
 
@@ -34,6 +35,15 @@ def make(cls: type, i: int):
             "confidence": 0.2,
             "horizon_bars": 5,
             "model_version": "v1",
+            "regime": "trending",
+            "top_attributions": "rsi:+0.1;ret_5:-0.02",
+        },
+        RiskDecisionEvent: {
+            "action": "shrunk",
+            "reason": f"gross leverage {i}",
+            "requested_qty": 10.0,
+            "approved_qty": 5.0,
+            "trading_state": "ACTIVE",
         },
     }[cls]
     return cls(instrument_id=IID, ts_event=ts, ts_init=ts, **fields)

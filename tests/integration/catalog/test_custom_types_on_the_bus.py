@@ -11,6 +11,7 @@ from nautilus_ai.catalog.types import (
     NewsItem,
     OnChainMetric,
     RegimeLabel,
+    RiskDecisionEvent,
     SentimentScore,
     topic_data_type,
 )
@@ -35,6 +36,7 @@ def one_of_each(instrument_id, ts):
             ts_init=ts,
         ),
         ModelSignal(instrument_id=instrument_id, direction=1, probability=0.6, ts_event=ts, ts_init=ts),
+        RiskDecisionEvent(instrument_id=instrument_id, action="sized", reason="ok", ts_event=ts, ts_init=ts),
     ]
 
 
