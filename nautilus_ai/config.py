@@ -85,7 +85,7 @@ class FeaturesSection(_Section):
     sentiment_half_life_s: float | None = None
     sentiment_window_s: float = 86400.0
     sentiment_scorer: str | None = Field(
-        None, description="Label of the stored SentimentScores to use (nautilus-ai catalog score)"
+        default=None, description="Label of the stored SentimentScores to use (nautilus-ai catalog score)"
     )
     onchain_metrics: list[str] = []
     onchain_instrument: str | None = None

@@ -31,8 +31,15 @@ _LOADERS: dict[bytes, str] = {
 class ModelArtifact(Protocol):
     """What the registry needs of a fitted model."""
 
-    feature_names_: Sequence[str]
-    spec_hash_: str
+    @property
+    def feature_names_(self) -> Sequence[str]:
+        """The feature columns the model reads, in order."""
+        ...
+
+    @property
+    def spec_hash_(self) -> str:
+        """The FeatureSpec fingerprint of the training features."""
+        ...
 
     def to_bytes(self) -> bytes:
         """Return the model's serialized bytes, starting with its format header line."""

@@ -111,9 +111,8 @@ def fit_staged(
         base, meta_rows = np.ones(len(rows), dtype=bool), np.zeros(len(rows), dtype=bool)
     _check_rows(y[base], "stages 1 and 2")
     X = rows[names].to_numpy(dtype=np.float64)
-    stage1 = make_stage1(params.kind, dict(params.params), params.seed).fit(
-        X[base], y[base], names, spec_hash
-    )
+    kind: Any = params.kind  # checked by make_stage1
+    stage1 = make_stage1(kind, dict(params.params), params.seed).fit(X[base], y[base], names, spec_hash)
 
     stage2 = None
     window = 1
