@@ -160,7 +160,7 @@ class Stage3Section(_Section):
     """The stage-3 calibrated meta-model over stage-1, stage-2 and regime outputs."""
 
     enabled: bool = False
-    calibration: Literal["isotonic", "platt", "none"] = "isotonic"
+    calibration: Literal["isotonic", "platt", "none"] = "platt"
     validation_fraction: float = Field(
         default=0.25, gt=0.0, lt=0.9, description="Last part of each training window the meta-model learns on"
     )
@@ -208,6 +208,49 @@ class StrategySection(_Section):
     )
 
 
+class RiskSection(_Section):
+    """The risk layer: sizing rule, pre-trade limits, CVaR budget, stops and the kill switch.
+
+    Every order of MLStrategy passes the RiskGate with these limits (see docs/risk.md). The CVaR
+    scenarios are block-bootstrapped from each fold's training-window returns only.
+    """
+
+    sizing: Literal["volatility", "kelly_volatility"] = "volatility"
+    kelly_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+    max_position_notional: float | None = Field(
+        default=None, gt=0.0, description="Per position, account currency"
+    )
+    max_gross_leverage: float | None = Field(default=None, gt=0.0)
+    max_net_leverage: float | None = Field(default=None, gt=0.0)
+    cvar_budget: float | None = Field(default=None, gt=0.0, description="Largest CVaR, fraction of equity")
+    cvar_alpha: float = Field(default=0.95, gt=0.0, lt=1.0)
+    cvar_horizon_bars: int = Field(default=1, ge=1)
+    cvar_scenarios: int = Field(default=2000, ge=100)
+    cvar_block_length: float = Field(default=5.0, ge=1.0)
+    stops: Literal["none", "atr", "atr_trailing"] = "none"
+    atr_period: int = Field(default=14, ge=1)
+    stop_atr_multiple: float = Field(default=2.0, gt=0.0)
+    target_atr_multiple: float = Field(default=3.0, gt=0.0)
+    trail_atr_multiple: float | None = Field(default=None, gt=0.0)
+    guard: bool = Field(
+        default=True, description="Run the RiskGuardActor (drawdown / daily-loss kill switch)"
+    )
+    reduce_drawdown: float = Field(default=0.10, gt=0.0, lt=1.0)
+    halt_drawdown: float = Field(default=0.20, gt=0.0, lt=1.0)
+    reduce_daily_loss: float = Field(default=0.03, gt=0.0, lt=1.0)
+    halt_daily_loss: float = Field(default=0.05, gt=0.0, lt=1.0)
+    stale_data_intervals: int | None = Field(default=None, ge=1)
+    stale_model_bars: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _levels_ordered(self) -> "RiskSection":
+        if self.reduce_drawdown > self.halt_drawdown:
+            raise ValueError("reduce_drawdown must be <= halt_drawdown")
+        if self.reduce_daily_loss > self.halt_daily_loss:
+            raise ValueError("reduce_daily_loss must be <= halt_daily_loss")
+        return self
+
+
 class VenueSection(_Section):
     """The simulated venue account."""
 
@@ -249,6 +292,7 @@ class ExperimentConfig(_Section):
     regime: RegimeSection = RegimeSection()
     model: ModelSection = ModelSection()
     strategy: StrategySection = StrategySection()
+    risk: RiskSection = RiskSection()
     venue: VenueSection = VenueSection()
     walkforward: WalkForwardSection = WalkForwardSection()
 

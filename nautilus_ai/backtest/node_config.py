@@ -35,6 +35,9 @@ _ONCHAIN_METRIC = "nautilus_ai.catalog.types:OnChainMetric"
 NEWS_CLIENT_ID = "NEWS"
 ONCHAIN_CLIENT_ID = "ONCHAIN"
 _SIGNAL_ACTOR = "nautilus_ai.learning.signal_actor"
+_REGIME_ACTOR = "nautilus_ai.learning.regime_actor"
+_RISK_GUARD = "nautilus_ai.risk.guard"
+_EVENT_RECORDER = "nautilus_ai.backtest.event_recorder"
 _EQUITY_RECORDER = "nautilus_ai.backtest.equity_recorder"
 _ML_STRATEGY = "nautilus_ai.strategies.ml_strategy"
 _BASELINES = "nautilus_ai.strategies.baselines"
@@ -272,13 +275,42 @@ def signal_actor_configs(
                 "long_threshold": cfg.model.long_threshold,
                 "short_threshold": cfg.model.short_threshold,
                 "horizon_bars": cfg.label.horizon_bars,
+                "top_k": cfg.model.top_k,
+                "fail_on_mismatch": True,
             },
         )
         for iid in cfg.data.instruments
     ]
 
 
-def ml_strategy_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[ImportableStrategyConfig]:
+def regime_actor_configs(
+    cfg: ExperimentConfig, registry_path: str, regime_version: str | None
+) -> list[ImportableActorConfig]:
+    """Return one RegimeActor per instrument serving ``regime_version`` (none without a regime model)."""
+    if regime_version is None:
+        return []
+    return [
+        ImportableActorConfig(
+            actor_path=f"{_REGIME_ACTOR}:RegimeActor",
+            config_path=f"{_REGIME_ACTOR}:RegimeActorConfig",
+            config={
+                "component_id": f"RegimeActor-{iid}",
+                "instrument_id": iid,
+                "registry_path": registry_path,
+                "model_version": regime_version,
+                "fail_on_mismatch": True,
+            },
+        )
+        for iid in cfg.data.instruments
+    ]
+
+
+def ml_strategy_configs(
+    cfg: ExperimentConfig,
+    trade_start: str | None,
+    payoff_ratio: float = 1.0,
+    cvar_scenarios_path: str | None = None,
+) -> list[ImportableStrategyConfig]:
     """Return one MLStrategy per instrument; the portfolio volatility target is split between them.
 
     With ``n`` instruments each position targets ``target_volatility / sqrt(n)`` of the portfolio
@@ -305,9 +337,63 @@ def ml_strategy_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[
                 "min_confidence": s.min_confidence,
                 "rebalance_band": s.rebalance_band,
                 "trade_start": trade_start,
+                **risk_strategy_fields(cfg, payoff_ratio, cvar_scenarios_path),
             },
         )
         for i, (iid, bt) in enumerate(zip(cfg.data.instruments, cfg.data.bar_types(), strict=True))
+    ]
+
+
+def risk_strategy_fields(
+    cfg: ExperimentConfig, payoff_ratio: float, cvar_scenarios_path: str | None
+) -> dict[str, object]:
+    """Return the MLStrategy fields of the ``[risk]`` section (sizing, gate limits, CVaR, stops).
+
+    The CVaR budget applies only with the fold's scenario file (built from its training window).
+    """
+    r = cfg.risk
+    use_cvar = r.cvar_budget is not None and cvar_scenarios_path is not None
+    return {
+        "sizing": r.sizing,
+        "kelly_fraction": r.kelly_fraction,
+        "payoff_ratio": payoff_ratio,
+        "max_position_notional": r.max_position_notional,
+        "max_gross_leverage": r.max_gross_leverage,
+        "max_net_leverage": r.max_net_leverage,
+        "cvar_scenarios_path": cvar_scenarios_path if use_cvar else None,
+        "cvar_budget": r.cvar_budget if use_cvar else None,
+        "cvar_alpha": r.cvar_alpha,
+        "stops": r.stops,
+        "atr_period": r.atr_period,
+        "stop_atr_multiple": r.stop_atr_multiple,
+        "target_atr_multiple": r.target_atr_multiple,
+        "trail_atr_multiple": r.trail_atr_multiple,
+    }
+
+
+def risk_guard_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[ImportableActorConfig]:
+    """Return the RiskGuardActor watching every venue (none when ``[risk] guard`` is off)."""
+    r = cfg.risk
+    if not r.guard:
+        return []
+    return [
+        ImportableActorConfig(
+            actor_path=f"{_RISK_GUARD}:RiskGuardActor",
+            config_path=f"{_RISK_GUARD}:RiskGuardActorConfig",
+            config={
+                "component_id": "RiskGuardActor",
+                "bar_types": cfg.data.bar_types(),
+                "venues": venue_names(cfg),
+                "instrument_ids": list(cfg.data.instruments),
+                "reduce_drawdown": r.reduce_drawdown,
+                "halt_drawdown": r.halt_drawdown,
+                "reduce_daily_loss": r.reduce_daily_loss,
+                "halt_daily_loss": r.halt_daily_loss,
+                "stale_data_intervals": r.stale_data_intervals,
+                "stale_model_bars": r.stale_model_bars,
+                "trade_start": trade_start,
+            },
+        )
     ]
 
 
@@ -411,8 +497,12 @@ def ml_run(
     end: str,
     trade_start: str,
     equity_path: str,
+    regime_version: str | None = None,
+    payoff_ratio: float = 1.0,
+    cvar_scenarios_path: str | None = None,
+    events_dir: str | None = None,
 ) -> BacktestRunConfig:
-    """Return a test-window run of the whole chain: FeatureActor → SignalActor → MLStrategy.
+    """Return a test-window run of the whole chain: FeatureActor → RegimeActor → SignalActor → MLStrategy.
 
     The alternative data and the SentimentActor of the feature replay are fed here too, so the model
     trades on the features it was trained on.
@@ -425,12 +515,28 @@ def ml_run(
         actors=[
             *sentiment_actor_configs(cfg, catalog),
             *feature_actor_configs(cfg),
+            *regime_actor_configs(cfg, registry_path, regime_version),
             *signal_actor_configs(cfg, registry_path, model_version),
+            *risk_guard_configs(cfg, trade_start),
             equity_recorder_config(cfg, equity_path),
+            *event_recorder_configs(cfg, events_dir),
         ],
-        strategies=ml_strategy_configs(cfg, trade_start),
+        strategies=ml_strategy_configs(cfg, trade_start, payoff_ratio, cvar_scenarios_path),
         extra_data=alt_data_configs(cfg, catalog),
     )
+
+
+def event_recorder_configs(cfg: ExperimentConfig, events_dir: str | None) -> list[ImportableActorConfig]:
+    """Return the EventRecorder keeping the run's signals, regimes and risk decisions (none without a dir)."""
+    if events_dir is None:
+        return []
+    return [
+        ImportableActorConfig(
+            actor_path=f"{_EVENT_RECORDER}:EventRecorder",
+            config_path=f"{_EVENT_RECORDER}:EventRecorderConfig",
+            config={"instrument_ids": list(cfg.data.instruments), "output_dir": events_dir},
+        )
+    ]
 
 
 def buy_and_hold_run(

@@ -359,6 +359,7 @@ def _render(
     config_text: str,
     trades: pd.DataFrame | None,
     notes: Sequence[str] | None,
+    sections: Sequence[tuple[str, str]] = (),
 ) -> str:
     boundaries = _fold_boundaries(folds)
     equity_uri = _equity_plot(equity, benchmark, boundaries)
@@ -392,6 +393,8 @@ def _render(
         f"<section><h2>Metrics</h2>{_metrics_table(metrics)}</section>",
         f"<section><h2>Walk-forward folds</h2>{_folds_table(folds)}</section>",
     ]
+    for section_title, section_html in sections:
+        parts.append(f"<section><h2>{_esc(section_title)}</h2>{section_html}</section>")
     trades_html = _trades_table(trades)
     if trades_html is not None:
         parts.append(f"<section><h2>Last {_MAX_TRADES} trades</h2>{trades_html}</section>")
@@ -414,6 +417,7 @@ def write_report(
     config_text: str,
     trades: pd.DataFrame | None = None,
     notes: list[str] | None = None,
+    sections: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Write a self-contained HTML walk-forward report.
 
@@ -448,6 +452,9 @@ def write_report(
         Trade/fill records; the last 50 (by ``ts`` when present) are tabulated.
     notes : list[str] or None, optional
         Free-text notes shown near the top.
+    sections : sequence of (title, html), optional
+        Extra sections (trusted HTML, e.g. from :mod:`nautilus_ai.backtest.report_sections`) shown
+        after the folds table.
 
     Returns
     -------
@@ -465,6 +472,7 @@ def write_report(
         config_text=config_text,
         trades=trades,
         notes=notes,
+        sections=sections,
     )
     atomic_write_text(path, text)
     return path

@@ -2,28 +2,39 @@
 
 1. Replay the catalog through the FeatureActors in one BacktestNode run and record the
    FeatureVectors (the training data comes from the same code path as live features).
-2. Cut rolling or anchored folds. For each fold, fit the model on the fold's training rows whose
-   label ends before the training window ends (purge), and register it.
+2. Cut rolling or anchored folds. For each fold, fit the regime model (when ``[regime]`` is on)
+   and the staged signal model (stage 1, and stages 2 and 3 when configured) on the fold's
+   training rows whose label ends before the training window ends (purge), and register them.
 3. Backtest every test window in its own process with the whole chain (FeatureActor →
-   SignalActor → MLStrategy), warmed up on the bars before the window, and the buy-and-hold
-   baseline on the same data and venue.
+   RegimeActor → SignalActor → MLStrategy), warmed up on the bars before the window, and the
+   buy-and-hold baseline on the same data and venue.
 4. Stitch the out-of-sample equity of the folds, compute the metrics and write
    ``config.toml``, ``metrics.json``, ``equity.parquet``, ``trades.parquet``, ``folds.json`` and
    ``report.html`` under ``<out>/<run_id>/``.
 """
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from nautilus_trader.model.data import BarType
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from nautilus_ai.backtest import node_config
+from nautilus_ai.backtest import node_config, report_sections
+from nautilus_ai.backtest.fold_models import (
+    classification_metrics,
+    fit_regime,
+    fold_scores,
+    regime_probabilities,
+    shap_importance,
+    staged_params,
+)
 from nautilus_ai.backtest.folds import Fold, make_folds
 from nautilus_ai.backtest.metrics import compute_metrics
 from nautilus_ai.backtest.report import write_report
@@ -32,8 +43,12 @@ from nautilus_ai.catalog.atomic import atomic_write_text, write_parquet_atomic
 from nautilus_ai.config import ExperimentConfig
 from nautilus_ai.errors import ConfigError, DataError
 from nautilus_ai.learning.labels import forward_returns, label_end_times
-from nautilus_ai.learning.model import DirectionClassifier
+from nautilus_ai.learning.regime_models import RegimeModel
 from nautilus_ai.learning.registry import ModelRegistry
+from nautilus_ai.learning.train_staged import fit_staged
+from nautilus_ai.risk.gate import CvarBudget
+from nautilus_ai.risk.kelly import PayoffEstimate, estimate_payoff_ratio
+from nautilus_ai.risk.montecarlo import block_bootstrap_scenarios
 
 Progress = Callable[[str, int, int], None]
 
@@ -205,6 +220,8 @@ def _run(
         warmup = spec.warmup_bars() + cfg.features.volatility_window + 5
     fold_infos: list[dict] = []
     jobs: list[BacktestJob] = []
+    params = staged_params(cfg)
+    reference: RegimeModel | None = None
     for fold in folds:
         notify("train", fold.index, len(folds))
         train = fold_rows(frame, fold.train_start, fold.train_end)
@@ -213,24 +230,70 @@ def _run(
                 f"fold {fold.index}: only {len(train)} labelled training rows between {fold.train_start} and "
                 f"{fold.train_end}: lengthen [walkforward] train or shorten the label horizon"
             )
-        model = DirectionClassifier(params=dict(cfg.model.params), seed=cfg.seed).fit(
-            train[names].to_numpy(dtype=np.float64),
-            train["fwd_return"].gt(0).astype(int).to_numpy(),
+        fold_frame = frame
+        regime_version = None
+        regime_columns: list[str] = []
+        regime_names: tuple[str, ...] = ()
+        if cfg.regime.enabled:
+            regime_model = fit_regime(cfg, train, spec.fingerprint(), reference)
+            reference = regime_model
+            probabilities = regime_probabilities(regime_model, frame, cfg.regime.features)
+            # same rows in the same order (the index repeats across instruments): add by position
+            fold_frame = frame.assign(**{c: probabilities[c].to_numpy() for c in probabilities.columns})
+            regime_columns = list(probabilities.columns)
+            regime_names = tuple(regime_model.regime_names_)
+            train = fold_rows(fold_frame, fold.train_start, fold.train_end)
+            regime_version = registry.register(
+                regime_model,
+                name=f"{cfg.model.name}-regime",
+                train_start=fold.train_start.isoformat(),
+                train_end=fold.train_end.isoformat(),
+                seed=cfg.seed,
+                params={"kind": cfg.regime.kind, **regime_model.get_params()},
+                metrics={"regimes": list(regime_names)},
+            )
+        model = fit_staged(
+            train,
             names,
             spec.fingerprint(),
+            params,
+            regime_columns=regime_columns,
+            regime_names=regime_names,
+            history=fold_frame,
         )
-        test = fold_rows(frame, fold.test_start, fold.test_end + pd.Timedelta(1, "ns"))
-        model_metrics = _classification_metrics(model, train, test, names)
+        test = fold_rows(fold_frame, fold.test_start, fold.test_end + pd.Timedelta(1, "ns"))
+        scores = fold_scores(model, fold_frame, names, regime_columns)
+        model_metrics = _model_metrics(scores, fold_frame, fold)
+        payoff = (
+            training_payoff_ratio(scores, fold_frame, fold) if cfg.risk.sizing == "kelly_volatility" else None
+        )
+        cvar_path = None
+        if cfg.risk.cvar_budget is not None:
+            cvar_path = str(
+                training_cvar_scenarios(cfg, closes, fold).save(work_dir / f"fold{fold.index:03d}-cvar.npz")
+            )
         version = registry.register(
             model,
             name=cfg.model.name,
             train_start=fold.train_start.isoformat(),
             train_end=fold.train_end.isoformat(),
             seed=cfg.seed,
-            params=dict(cfg.model.params),
+            params={"kind": cfg.model.kind, "stages": list(model.stages), **dict(cfg.model.params)},
             metrics=model_metrics,
+            parent=None,
         )
-        fold_infos.append({**fold.as_dict(), "model_version": version, "model_metrics": model_metrics})
+        shap = shap_importance(model, test, names)
+        fold_infos.append(
+            {
+                **fold.as_dict(),
+                "model_version": version,
+                "regime_version": regime_version,
+                "stages": list(model.stages),
+                "model_metrics": model_metrics,
+                "shap_importance": shap,
+                "payoff_ratio": None if payoff is None else dataclasses.asdict(payoff),
+            }
+        )
         start = warmup_start(bar_times, fold.test_start, warmup).isoformat()
         end = fold.test_end.isoformat()
         trade_start = fold.test_start.isoformat()
@@ -248,6 +311,10 @@ def _run(
                     end=end,
                     trade_start=trade_start,
                     equity_path=ml_equity,
+                    regime_version=regime_version,
+                    payoff_ratio=payoff.payoff_ratio if payoff is not None else 1.0,
+                    cvar_scenarios_path=cvar_path,
+                    events_dir=str(work_dir / f"fold{fold.index:03d}-events"),
                 ),
                 ml_equity,
             )
@@ -279,30 +346,94 @@ def _run(
     return _write_results(cfg, run_id, run_dir, folds, fold_infos, results)
 
 
-def _classification_metrics(
-    model: DirectionClassifier, train: pd.DataFrame, test: pd.DataFrame, names: list[str]
-) -> dict[str, float | int | None]:
-    from sklearn.metrics import accuracy_score, roc_auc_score
+def _fold_masks(frame: pd.DataFrame, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
+    """Return the labelled training and test rows of the time-sorted ``frame``, as :func:`fold_rows`.
 
-    def _scores(rows: pd.DataFrame) -> tuple[float | None, float | None]:
-        if rows.empty:
-            return None, None
-        y = rows["fwd_return"].gt(0).astype(int).to_numpy()
-        p = model.predict_proba(rows[names].to_numpy(dtype=np.float64))
-        accuracy = float(accuracy_score(y, p >= 0.5))
-        auc = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None
-        return accuracy, auc
+    Several instruments share a timestamp, so rows are selected by mask, not by index label.
+    """
+    rows = frame.sort_index(kind="stable")
+    index, label_end = rows.index, pd.DatetimeIndex(rows["label_end"])
+    labelled = rows["fwd_return"].notna().to_numpy()
+    test_end = fold.test_end + pd.Timedelta(1, "ns")
+    in_train = (index >= fold.train_start) & (index < fold.train_end) & (label_end < fold.train_end)
+    in_test = (index >= fold.test_start) & (index < test_end) & (label_end < test_end)
+    return np.asarray(in_train) & labelled, np.asarray(in_test) & labelled
 
-    train_accuracy, train_auc = _scores(train)
-    test_accuracy, test_auc = _scores(test)
+
+def _model_metrics(scores: pd.DataFrame, frame: pd.DataFrame, fold: Fold) -> dict[str, Any]:
+    """Return the fold's in-sample and out-of-sample classification metrics, stage by stage.
+
+    ``scores`` are the staged model's batch scores of the whole time-sorted frame (stage-2 windows
+    reach back into the history); the rows are those :func:`fold_rows` selects.
+    """
+    fwd = frame.sort_index(kind="stable")["fwd_return"]
+    in_train, in_test = _fold_masks(frame, fold)
+    train_metrics = classification_metrics(scores[in_train], fwd[in_train])
+    test_metrics = classification_metrics(scores[in_test], fwd[in_test])
+    final_train = train_metrics.get("probability", {})
+    final_test = test_metrics.get("probability", {})
     return {
-        "n_train": len(train),
-        "n_test": len(test),
-        "train_accuracy": train_accuracy,
-        "train_auc": train_auc,
-        "test_accuracy": test_accuracy,
-        "test_auc": test_auc,
+        "n_train": int(in_train.sum()),
+        "n_test": int(in_test.sum()),
+        "train_accuracy": final_train.get("accuracy"),
+        "train_auc": final_train.get("auc"),
+        "test_accuracy": final_test.get("accuracy"),
+        "test_auc": final_test.get("auc"),
+        "test_mcc": final_test.get("mcc"),
+        "test_brier": final_test.get("brier"),
+        "train": train_metrics,
+        "test": test_metrics,
     }
+
+
+def training_payoff_ratio(scores: pd.DataFrame, frame: pd.DataFrame, fold: Fold) -> PayoffEstimate:
+    """Return the Kelly payoff ratio of the model's own training-window trades (direction x return)."""
+    fwd = frame.sort_index(kind="stable")["fwd_return"].to_numpy(dtype=np.float64)
+    in_train, _ = _fold_masks(frame, fold)
+    direction = scores["direction"].to_numpy()
+    traded = in_train & (direction != 0)
+    return estimate_payoff_ratio(direction[traded] * fwd[traded])
+
+
+def training_cvar_scenarios(cfg: ExperimentConfig, closes: dict[str, pd.Series], fold: Fold) -> CvarBudget:
+    """Return the fold's CVaR budget over block-bootstrap scenarios of its training-window returns."""
+    prices = pd.DataFrame(closes).sort_index()
+    window = prices[(prices.index >= fold.train_start) & (prices.index < fold.train_end)]
+    returns = window.pct_change().iloc[1:].fillna(0.0)
+    if len(returns) < 20:
+        raise DataError(f"fold {fold.index}: {len(returns)} training returns are too few for CVaR scenarios")
+    r = cfg.risk
+    assert r.cvar_budget is not None
+    scenarios = block_bootstrap_scenarios(
+        returns.to_numpy(),
+        r.cvar_scenarios,
+        r.cvar_horizon_bars,
+        r.cvar_block_length,
+        seed=cfg.seed + fold.index,
+    )
+    return CvarBudget(tuple(prices.columns), scenarios, r.cvar_budget, r.cvar_alpha)
+
+
+_EVENT_FILES = {"ModelSignal": "signals", "RegimeLabel": "regimes", "RiskDecisionEvent": "risk_decisions"}
+"""Run-folder file name of each recorded event type."""
+
+
+def collect_fold_events(work_dir: Path, folds: list[Fold]) -> dict[str, pd.DataFrame]:
+    """Return each recorded event type of the folds' ML runs inside their test windows (with ``fold``)."""
+    out: dict[str, pd.DataFrame] = {}
+    for name in _EVENT_FILES:
+        parts = []
+        for fold in folds:
+            path = work_dir / f"fold{fold.index:03d}-events" / f"{name}.parquet"
+            if not path.exists():
+                continue
+            frame = pd.read_parquet(path)
+            if frame.empty:
+                continue
+            inside = (frame["ts"] >= fold.test_start) & (frame["ts"] <= fold.test_end)
+            parts.append(frame[inside].assign(fold=fold.index))
+        out[name] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"ts": []})
+    return out
 
 
 def _write_results(
@@ -352,6 +483,16 @@ def _write_results(
         run_dir / "equity.parquet",
     )
     write_parquet_atomic(trades, run_dir / "trades.parquet")
+    events = collect_fold_events(run_dir / "work", folds)
+    for name, frame in events.items():
+        write_parquet_atomic(frame, run_dir / f"{_EVENT_FILES[name]}.parquet")
+    sections = [
+        report_sections.stages_section(fold_infos),
+        report_sections.calibration_section(fold_infos),
+        report_sections.shap_section(fold_infos),
+        report_sections.regimes_section(events["RegimeLabel"]),
+        report_sections.risk_section(events["RiskDecisionEvent"]),
+    ]
     report_path = write_report(
         run_dir / "report.html",
         title=f"Walk-forward: {cfg.name}",
@@ -362,5 +503,6 @@ def _write_results(
         folds=fold_infos,
         config_text=cfg.to_toml(),
         trades=trades,
+        sections=sections,
     )
     return WalkForwardResult(run_id, run_dir, report_path, metrics, fold_infos, trades)
