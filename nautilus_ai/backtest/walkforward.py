@@ -430,7 +430,9 @@ def collect_fold_events(work_dir: Path, folds: list[Fold]) -> dict[str, pd.DataF
             frame = pd.read_parquet(path)
             if frame.empty:
                 continue
-            inside = (frame["ts"] >= fold.test_start) & (frame["ts"] <= fold.test_end)
+            last = fold.index == folds[-1].index
+            upper = frame["ts"] <= fold.test_end if last else frame["ts"] < fold.test_end
+            inside = (frame["ts"] >= fold.test_start) & upper
             parts.append(frame[inside].assign(fold=fold.index))
         out[name] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"ts": []})
     return out

@@ -46,7 +46,8 @@ def test_signals_carry_the_regime_of_their_bar_and_top_attributions(run):
     signals = pd.read_parquet(result.run_dir / "signals.parquet")
     regimes = pd.read_parquet(result.run_dir / "regimes.parquet")
     assert len(signals) > 0 and len(regimes) > 0
-    joined = signals.merge(regimes, on=["instrument_id", "ts_event"], suffixes=("", "_label"))
+    assert not signals.duplicated(["instrument_id", "ts_event"]).any()
+    joined = signals.merge(regimes, on=["instrument_id", "ts_event", "fold"], suffixes=("", "_label"))
     assert len(joined) == len(signals)
     assert (joined["regime"] == joined["regime_label"]).all()
     assert signals["top_attributions"].str.count(":").eq(3).all()
