@@ -115,6 +115,31 @@ def bar_data_configs(cfg: ExperimentConfig, catalog: str) -> list[BacktestDataCo
     ]
 
 
+_MARKET_EVENT_CLASSES = {
+    "trades": "nautilus_trader.model.data:TradeTick",
+    "quotes": "nautilus_trader.model.data:QuoteTick",
+    "book": "nautilus_trader.model.data:OrderBookDelta",
+}
+
+
+def market_event_configs(cfg: ExperimentConfig, catalog: str) -> list[BacktestDataConfig]:
+    """Return the catalog trade, quote and order-book feeds the feature spec's event features need.
+
+    Trade-source VPIN and order flow read trade ticks, the microprice reads quotes, the book
+    imbalance reads L2 book deltas. These feeds go before the bars in the run's data, so an event
+    stamped exactly at a bar's close counts for that bar (as the batch twins assume).
+    """
+    from nautilus_ai.indicators.batch_features import event_inputs
+
+    needs = event_inputs(cfg.features.to_spec())
+    return [
+        BacktestDataConfig(catalog_path=catalog, data_cls=_MARKET_EVENT_CLASSES[field], instrument_id=iid)
+        for field in ("trades", "quotes", "book")
+        if field in needs
+        for iid in cfg.data.instruments
+    ]
+
+
 def stored_sentiment_label(cfg: ExperimentConfig, catalog: str) -> str | None:
     """Return the label of the stored ``SentimentScore``s a run replays, or None to score on the bus.
 
@@ -450,7 +475,12 @@ def run_config(
         BarType.from_str(bt)  # fail early with NautilusTrader's own message on a bad bar spec
     return BacktestRunConfig(
         venues=venue_configs(cfg),
-        data=[*bar_data_configs(cfg, catalog), *extra_data],
+        # market events first: at equal timestamps they reach the FeatureActor before the bar
+        data=[
+            *[d for d in extra_data if d.data_cls in _MARKET_EVENT_CLASSES.values()],
+            *bar_data_configs(cfg, catalog),
+            *[d for d in extra_data if d.data_cls not in _MARKET_EVENT_CLASSES.values()],
+        ],
         engine=BacktestEngineConfig(
             trader_id=trader_id,
             logging=LoggingConfig(log_level="ERROR", bypass_logging=True),
@@ -483,7 +513,7 @@ def feature_replay_run(cfg: ExperimentConfig, catalog: str, output_path: str) ->
             *feature_actor_configs(cfg),
             feature_recorder_config(cfg, output_path),
         ],
-        extra_data=alt_data_configs(cfg, catalog),
+        extra_data=[*market_event_configs(cfg, catalog), *alt_data_configs(cfg, catalog)],
     )
 
 
@@ -522,7 +552,7 @@ def ml_run(
             *event_recorder_configs(cfg, events_dir),
         ],
         strategies=ml_strategy_configs(cfg, trade_start, payoff_ratio, cvar_scenarios_path),
-        extra_data=alt_data_configs(cfg, catalog),
+        extra_data=[*market_event_configs(cfg, catalog), *alt_data_configs(cfg, catalog)],
     )
 
 
