@@ -222,6 +222,9 @@ def _run(
     jobs: list[BacktestJob] = []
     params = staged_params(cfg)
     reference: RegimeModel | None = None
+    # lineage: each fold's model records the previous fold's version of the same family as its parent
+    parent_version: str | None = None
+    parent_regime: str | None = None
     for fold in folds:
         notify("train", fold.index, len(folds))
         train = fold_rows(frame, fold.train_start, fold.train_end)
@@ -251,6 +254,7 @@ def _run(
                 seed=cfg.seed,
                 params={"kind": cfg.regime.kind, **regime_model.get_params()},
                 metrics={"regimes": list(regime_names)},
+                parent=parent_regime,
             )
         model = fit_staged(
             train,
@@ -280,8 +284,9 @@ def _run(
             seed=cfg.seed,
             params={"kind": cfg.model.kind, "stages": list(model.stages), **dict(cfg.model.params)},
             metrics=model_metrics,
-            parent=None,
+            parent=parent_version,
         )
+        parent_version, parent_regime = version, regime_version
         shap = shap_importance(model, test, names)
         fold_infos.append(
             {

@@ -39,6 +39,9 @@ def test_every_fold_trains_and_registers_the_regime_and_the_three_stages(run):
         assert set(fold["model_metrics"]["test"]) >= {"p1", "p2", "probability", "reliability"}
         assert fold["shap_importance"] and all(v >= 0 for v in fold["shap_importance"].values())
         assert fold["payoff_ratio"]["payoff_ratio"] > 0
+    versions = [fold["model_version"] for fold in result.folds]
+    parents = [registry.get(v).parent for v in versions]
+    assert parents == [None, *versions[:-1]]
 
 
 def test_signals_carry_the_regime_of_their_bar_and_top_attributions(run):
