@@ -494,6 +494,103 @@ def registry_list(
     out.print(table)
 
 
+@registry_app.command("show")
+@handles_errors
+def registry_show(
+    version: Annotated[str, typer.Argument(help="Model version id, e.g. small-direction-0123456789ab")],
+    registry: Annotated[Path, typer.Option("--registry", help="Model registry folder")] = Path(
+        "runs/registry"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Show every field of one registered model version."""
+    from nautilus_ai.learning.explain_cli import registry_record
+
+    record = registry_record(registry, version).to_dict()
+    if as_json:
+        typer.echo(json.dumps(record, indent=2, sort_keys=True))
+        return
+    table = Table(title=f"model {version}")
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for key, value in record.items():
+        text = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+        table.add_row(key, escape(text))
+    out.print(table)
+
+
+@learn_app.command("explain")
+@handles_errors
+def learn_explain(
+    model: Annotated[str, typer.Option("--model", help="Registered model version to explain")],
+    at: Annotated[str, typer.Option("--at", help="Decision time (ISO-8601; naive times are UTC)")],
+    instrument: Annotated[str, typer.Option("--instrument", help="Instrument id, e.g. AAPL.XNAS")],
+    registry: Annotated[
+        Path | None,
+        typer.Option("--registry", help="Model registry folder (default: beside --run, else runs/registry)"),
+    ] = None,
+    features: Annotated[
+        Path | None,
+        typer.Option("--features", help="FeatureVector parquet file (default: features.parquet of --run)"),
+    ] = None,
+    run: Annotated[
+        Path | None,
+        typer.Option("--run", help="Walk-forward run folder (OUT/<run_id>): features and regimes"),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="Number of stage-1 attributions shown")] = 5,
+    lime: Annotated[bool, typer.Option("--lime", help="Add a LIME explanation of stage 1")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
+) -> None:
+    """Explain one decision: stage probabilities, direction, confidence and top stage-1 attributions."""
+    from nautilus_ai.learning.explain_cli import explain_at, parse_timestamp
+
+    report = explain_at(
+        model,
+        parse_timestamp(at),
+        instrument,
+        registry=registry,
+        features=features,
+        run=run,
+        k=k,
+        lime=lime,
+    )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    summary = Table(title=f"{model}: {instrument} at {report.ts_init.isoformat()}")
+    summary.add_column("field")
+    summary.add_column("value", justify="right")
+    summary.add_row("requested at", report.requested_at.isoformat())
+    summary.add_row("stages", ", ".join(report.stages))
+    summary.add_row("stage-1 probability", f"{report.p1:.4f}")
+    summary.add_row("passed filter", str(report.passed_filter))
+    if "stage2" in report.stages:
+        summary.add_row("stage-2 probability", "n/a" if report.p2 is None else f"{report.p2:.4f}")
+    if report.regime is not None and report.regime_probabilities is not None:
+        shares = ", ".join(f"{name} {p:.3f}" for name, p in report.regime_probabilities.items())
+        summary.add_row("regime", f"{report.regime} ({shares})")
+    summary.add_row("probability", "n/a" if report.probability is None else f"{report.probability:.4f}")
+    summary.add_row("direction", "n/a" if report.direction is None else f"{report.direction:+d}")
+    summary.add_row("confidence", "n/a" if report.confidence is None else f"{report.confidence:.4f}")
+    summary.add_row("SHAP base value", f"{report.base_value:.4f}")
+    out.print(summary)
+    attributions = Table(title=f"top {len(report.top)} stage-1 SHAP attributions")
+    for column in ("feature", "SHAP", "value"):
+        attributions.add_column(column, justify="left" if column == "feature" else "right")
+    for item in report.top:
+        attributions.add_row(item.name, f"{item.attribution:+.6f}", f"{item.value:.6g}")
+    out.print(attributions)
+    if report.lime is not None:
+        lime_table = Table(title="LIME weights of stage 1")
+        for column in ("feature", "weight", "value"):
+            lime_table.add_column(column, justify="left" if column == "feature" else "right")
+        for item in report.lime:
+            lime_table.add_row(item.name, f"{item.attribution:+.6f}", f"{item.value:.6g}")
+        out.print(lime_table)
+    for note in report.notes:
+        out.print(f"[yellow]note:[/] {escape(note)}")
+
+
 @benchmark_app.command("stocknet")
 @handles_errors
 def benchmark_stocknet(
