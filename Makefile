@@ -42,6 +42,9 @@ bench: setup ## Run the benchmarks and print their figures (see docs/benchmarks.
 	$(PY) benchmarks/bench_walkforward.py
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/bench_signal_latency.py
+	$(PY) benchmarks/bench_risk.py
+	$(PY) benchmarks/bench_risk_walkforward.py
 
 clean: ## Remove demo outputs (never the virtual environment or data/)
 	rm -rf $(DEMO_OUT)

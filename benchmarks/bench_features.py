@@ -41,6 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from _machine import cpu_model  # noqa: E402
+
 from nautilus_ai import test_kit  # noqa: E402
 from nautilus_ai.indicators.feature_spec import FeatureSpec  # noqa: E402
 
@@ -353,14 +355,7 @@ def log(message: str) -> None:
 def machine() -> dict[str, str]:
     import nautilus_trader
 
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         ram_text = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB"
     except (ValueError, OSError):

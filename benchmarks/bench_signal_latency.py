@@ -46,6 +46,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from _machine import cpu_model  # noqa: E402
 
 from nautilus_ai import test_kit  # noqa: E402
 from nautilus_ai.indicators.batch_features import batch_feature_frame  # noqa: E402
@@ -71,14 +72,7 @@ def log(message: str) -> None:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     return f"{os.cpu_count()} cores, {cpu}, {platform.platform()}"
 
 

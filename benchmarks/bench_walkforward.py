@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # so that "benchmarks.bench_walkforward:NoOpStrategy" imports by path
     sys.path.insert(0, str(REPO))
 
+from _machine import cpu_model  # noqa: E402
 from nautilus_trader.config import ImportableStrategyConfig, StrategyConfig  # noqa: E402
 from nautilus_trader.model.data import Bar, BarType  # noqa: E402
 from nautilus_trader.trading.strategy import Strategy  # noqa: E402
@@ -185,14 +186,7 @@ def machine() -> dict[str, str]:
     import lightgbm
     import nautilus_trader
 
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
         ram_text = f"{ram:.1f} GiB"
