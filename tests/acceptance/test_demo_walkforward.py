@@ -30,6 +30,17 @@ def test_demo_runs_six_out_of_sample_folds(demo_result):
     assert len(demo_result.folds) == PINNED["folds"]
 
 
+def test_demo_uses_the_regime_and_all_three_stages(demo_result):
+    for fold in demo_result.folds:
+        assert fold["stages"] == ["stage1", "stage2", "stage3"]
+        assert fold["regime_version"] is not None
+
+
+def test_demo_report_shows_the_risk_decisions(demo_result):
+    report = (demo_result.run_dir / "report.html").read_text()
+    assert "<h2>Risk decisions</h2>" in report and "rejected" in report
+
+
 def test_demo_trade_count_is_pinned(demo_result):
     assert demo_result.metrics["out_of_sample"]["n_trades"] == PINNED["n_trades"]
 
@@ -47,14 +58,15 @@ def test_demo_buy_and_hold_metrics_are_pinned(demo_result, metric):
 
 
 PINNED = {
+    # configs/demo.toml: HMM regimes, LightGBM + LSTM + Platt-calibrated meta-model, the full risk layer
     "folds": 6,
-    "n_trades": 2330,
-    "total_return": 0.07341618762843205,
-    "sharpe": 0.2807004654000399,
-    "sortino": 0.3964710074265753,
-    "calmar": 0.20254375719104512,
-    "max_drawdown": -0.1237802634949624,
-    "cagr": 0.02507091963436725,
+    "n_trades": 1155,
+    "total_return": 0.06135273960400878,
+    "sharpe": 0.5493103983279051,
+    "sortino": 0.772267996843838,
+    "calmar": 0.2961764417080829,
+    "max_drawdown": -0.07100381968056235,
+    "cagr": 0.021029658660671302,
     "bh_total_return": 0.6488102095905619,
     "bh_sharpe": 1.1842707120661855,
     "bh_max_drawdown": -0.1552175629093997,
