@@ -195,7 +195,7 @@ def catalog_event_frames(
             raise ConfigError(
                 f"batch features {', '.join(needs[field])} of {instrument_id} need {cls.__name__} data "
                 f"in the catalog {catalog} between {start} and {end}, and it holds none: ingest them or "
-                "build without --batch"
+                "drop those features from [features]"
             )
         if field == "trades":
             frames[field] = trades_to_frame(data)

@@ -132,12 +132,48 @@ def market_event_configs(cfg: ExperimentConfig, catalog: str) -> list[BacktestDa
     from nautilus_ai.indicators.batch_features import event_inputs
 
     needs = event_inputs(cfg.features.to_spec())
-    return [
-        BacktestDataConfig(catalog_path=catalog, data_cls=_MARKET_EVENT_CLASSES[field], instrument_id=iid)
-        for field in ("trades", "quotes", "book")
-        if field in needs
-        for iid in cfg.data.instruments
-    ]
+    configs = []
+    for field in ("trades", "quotes", "book"):
+        if field not in needs:
+            continue
+        for iid in cfg.data.instruments:
+            require_catalog_data(
+                catalog, _MARKET_EVENT_CLASSES[field], iid, needs[field], cfg.data.start, cfg.data.end
+            )
+            configs.append(
+                BacktestDataConfig(
+                    catalog_path=catalog, data_cls=_MARKET_EVENT_CLASSES[field], instrument_id=iid
+                )
+            )
+    return configs
+
+
+def require_catalog_data(
+    catalog: str,
+    data_cls: str,
+    instrument_id: str,
+    features: Sequence[str],
+    start: str | None,
+    end: str | None,
+) -> None:
+    """Raise :class:`ConfigError` when the catalog holds no ``data_cls`` for the instrument in the window.
+
+    A BacktestNode only logs a missing feed (and runs with logging off here), so without this check
+    the features that need the feed would silently come out NaN.
+    """
+    import importlib
+
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    module, _, name = data_cls.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    data = ParquetDataCatalog(catalog).query(cls, identifiers=[instrument_id], start=start, end=end)
+    if not data:
+        raise ConfigError(
+            f"features {', '.join(features)} of {instrument_id} need {name} data in the catalog {catalog} "
+            f"between {start or 'its start'} and {end or 'its end'}, and it holds none: ingest them "
+            "(nautilus-ai catalog ingest --data-kind trades|quotes) or drop those features from [features]"
+        )
 
 
 def stored_sentiment_label(cfg: ExperimentConfig, catalog: str) -> str | None:
