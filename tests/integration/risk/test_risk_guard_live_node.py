@@ -22,7 +22,11 @@ from nautilus_ai.test_kit import stocknet_bars, stocknet_equity
 def test_commands_on_the_bus_set_the_live_risk_engine_and_the_gate():
     instrument = stocknet_equity("AAPL")
     bar_type, _ = stocknet_bars("AAPL")
+    # A loop of our own: other tests may have closed or unset the main thread's default loop.
+    own_loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(own_loop)
     node = TradingNode(
+        loop=own_loop,
         config=TradingNodeConfig(
             trader_id="LIVE-RISK-001",
             logging=LoggingConfig(log_level="ERROR"),  # a live kernel refuses bypass_logging
@@ -70,6 +74,8 @@ def test_commands_on_the_bus_set_the_live_risk_engine_and_the_gate():
             task.cancel()
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         node.dispose()
+        loop.close()
+        asyncio.set_event_loop(None)
 
     assert guard.risk_engine is node.kernel.risk_engine
     assert seen["halted"] == (TradingState.HALTED, GateState.HALTED)
