@@ -16,7 +16,6 @@ header line plus one line of JSON (no pickle).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, Self, get_args
@@ -25,6 +24,7 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
 from nautilus_ai.errors import ModelError
+from nautilus_ai.serialization import pack_document, unpack_document
 
 CalibrationKind = Literal["isotonic", "platt"]
 """The calibrators :func:`make_calibrator` can build."""
@@ -213,7 +213,68 @@ class Calibrator(Protocol):
         ...
 
 
-class IsotonicCalibrator:
+class _SerializedCalibrator:
+    """What both calibrators share: input checks of ``fit``, state restore and the byte format.
+
+    A subclass sets :attr:`kind`, :attr:`format_header` and :attr:`state_label`, and implements
+    ``to_dict`` and ``_load_state`` (set the fitted attributes from a ``to_dict`` mapping, raising
+    ``KeyError``, ``TypeError`` or ``ValueError`` on a bad one).
+    """
+
+    kind: CalibrationKind
+    format_header: bytes
+    state_label: str
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _fit_inputs(
+        self, p: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        where = f"{type(self).__name__}.fit"
+        labels, probabilities = _check_outcomes(y, p, where)
+        return labels, probabilities, _check_weights(sample_weight, labels.size, where)
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> Self:
+        """Rebuild a fitted calibrator from :meth:`to_dict` output.
+
+        Raises
+        ------
+        ModelError
+            If the state is not this calibrator's or is inconsistent.
+
+        """
+        try:
+            if state["kind"] != cls.kind:
+                raise ValueError(f"kind is {state['kind']!r}, expected {cls.kind!r}")
+            model = cls()
+            model._load_state(state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{cls.state_label} calibrator state is invalid: {exc}") from exc
+        return model
+
+    def to_bytes(self) -> bytes:
+        """Serialize: the class's format header and one line of JSON (deterministic)."""
+        return pack_document(self.format_header, self.to_dict())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        """Rebuild a fitted calibrator from :meth:`to_bytes` output.
+
+        Raises
+        ------
+        ModelError
+            If ``data`` is not a serialized calibrator of this class.
+
+        """
+        return cls.from_dict(unpack_document(data, cls.format_header, cls.__name__))
+
+
+class IsotonicCalibrator(_SerializedCalibrator):
     """Non-decreasing piecewise-linear calibration map (isotonic regression).
 
     Attributes
@@ -228,6 +289,8 @@ class IsotonicCalibrator:
     """
 
     kind: CalibrationKind = "isotonic"
+    format_header = ISOTONIC_FORMAT_HEADER
+    state_label = "isotonic"
 
     def fit(
         self, p: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
@@ -254,8 +317,7 @@ class IsotonicCalibrator:
             If the inputs are empty, of different lengths or out of range.
 
         """
-        labels, probabilities = _check_outcomes(y, p, "IsotonicCalibrator.fit")
-        weights = _check_weights(sample_weight, labels.size, "IsotonicCalibrator.fit")
+        labels, probabilities, weights = self._fit_inputs(p, y, sample_weight)
         regression = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
         regression.fit(probabilities, labels, sample_weight=weights)
         self.x_thresholds_ = np.asarray(regression.X_thresholds_, dtype=np.float64)
@@ -291,48 +353,16 @@ class IsotonicCalibrator:
             "y_thresholds": knots_y.tolist(),
         }
 
-    @classmethod
-    def from_dict(cls, state: Mapping[str, Any]) -> IsotonicCalibrator:
-        """Rebuild a fitted calibrator from :meth:`to_dict` output.
-
-        Raises
-        ------
-        ModelError
-            If the state is not an isotonic calibrator's or is inconsistent.
-
-        """
-        try:
-            if state["kind"] != cls.kind:
-                raise ValueError(f"kind is {state['kind']!r}, expected {cls.kind!r}")
-            knots_x = np.asarray(state["x_thresholds"], dtype=np.float64)
-            knots_y = np.asarray(state["y_thresholds"], dtype=np.float64)
-            if knots_x.ndim != 1 or knots_x.shape != knots_y.shape or knots_x.size == 0:
-                raise ValueError("thresholds must be two non-empty 1-D lists of one length")
-            if (np.diff(knots_x) < 0).any() or (np.diff(knots_y) < 0).any():
-                raise ValueError("thresholds must be non-decreasing")
-            model = cls()
-            model.x_thresholds_ = knots_x
-            model.y_thresholds_ = knots_y
-            model.n_fit_ = int(state["n_fit"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"isotonic calibrator state is invalid: {exc}") from exc
-        return model
-
-    def to_bytes(self) -> bytes:
-        """Serialize: :data:`ISOTONIC_FORMAT_HEADER` and one line of JSON (deterministic)."""
-        return ISOTONIC_FORMAT_HEADER + _json_line(self.to_dict())
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> IsotonicCalibrator:
-        """Rebuild a fitted calibrator from :meth:`to_bytes` output.
-
-        Raises
-        ------
-        ModelError
-            If ``data`` is not a serialized isotonic calibrator.
-
-        """
-        return cls.from_dict(_read_json_line(data, ISOTONIC_FORMAT_HEADER, "IsotonicCalibrator"))
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        knots_x = np.asarray(state["x_thresholds"], dtype=np.float64)
+        knots_y = np.asarray(state["y_thresholds"], dtype=np.float64)
+        if knots_x.ndim != 1 or knots_x.shape != knots_y.shape or knots_x.size == 0:
+            raise ValueError("thresholds must be two non-empty 1-D lists of one length")
+        if (np.diff(knots_x) < 0).any() or (np.diff(knots_y) < 0).any():
+            raise ValueError("thresholds must be non-decreasing")
+        self.x_thresholds_ = knots_x
+        self.y_thresholds_ = knots_y
+        self.n_fit_ = int(state["n_fit"])
 
     def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
         knots_x = getattr(self, "x_thresholds_", None)
@@ -344,7 +374,7 @@ class IsotonicCalibrator:
         return "IsotonicCalibrator()"
 
 
-class PlattCalibrator:
+class PlattCalibrator(_SerializedCalibrator):
     """Platt scaling on log-odds: ``p_cal = sigmoid(a * logit(p) + b)`` with ``a >= 0``.
 
     Fitted by Newton's method on the cross-entropy against Platt's smoothed targets
@@ -365,6 +395,8 @@ class PlattCalibrator:
     """
 
     kind: CalibrationKind = "platt"
+    format_header = PLATT_FORMAT_HEADER
+    state_label = "Platt"
 
     def fit(self, p: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> PlattCalibrator:
         """Fit ``a`` and ``b`` on held-out raw probabilities ``p`` and outcomes ``y``.
@@ -389,8 +421,7 @@ class PlattCalibrator:
             If the inputs are empty, of different lengths or out of range.
 
         """
-        labels, probabilities = _check_outcomes(y, p, "PlattCalibrator.fit")
-        weights = _check_weights(sample_weight, labels.size, "PlattCalibrator.fit")
+        labels, probabilities, weights = self._fit_inputs(p, y, sample_weight)
         w = np.ones_like(labels) if weights is None else weights
         n_pos = float(np.sum(w * labels))
         n_neg = float(np.sum(w * (1.0 - labels)))
@@ -427,44 +458,12 @@ class PlattCalibrator:
         slope, intercept = self._fitted()
         return {"intercept": intercept, "kind": self.kind, "n_fit": self.n_fit_, "slope": slope}
 
-    @classmethod
-    def from_dict(cls, state: Mapping[str, Any]) -> PlattCalibrator:
-        """Rebuild a fitted calibrator from :meth:`to_dict` output.
-
-        Raises
-        ------
-        ModelError
-            If the state is not a Platt calibrator's or is inconsistent.
-
-        """
-        try:
-            if state["kind"] != cls.kind:
-                raise ValueError(f"kind is {state['kind']!r}, expected {cls.kind!r}")
-            slope, intercept = float(state["slope"]), float(state["intercept"])
-            if not (np.isfinite(slope) and np.isfinite(intercept)) or slope < 0:
-                raise ValueError(f"slope {slope} must be finite and >= 0, intercept {intercept} finite")
-            model = cls()
-            model.slope_, model.intercept_ = slope, intercept
-            model.n_fit_ = int(state["n_fit"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"Platt calibrator state is invalid: {exc}") from exc
-        return model
-
-    def to_bytes(self) -> bytes:
-        """Serialize: :data:`PLATT_FORMAT_HEADER` and one line of JSON (deterministic)."""
-        return PLATT_FORMAT_HEADER + _json_line(self.to_dict())
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> PlattCalibrator:
-        """Rebuild a fitted calibrator from :meth:`to_bytes` output.
-
-        Raises
-        ------
-        ModelError
-            If ``data`` is not a serialized Platt calibrator.
-
-        """
-        return cls.from_dict(_read_json_line(data, PLATT_FORMAT_HEADER, "PlattCalibrator"))
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        slope, intercept = float(state["slope"]), float(state["intercept"])
+        if not (np.isfinite(slope) and np.isfinite(intercept)) or slope < 0:
+            raise ValueError(f"slope {slope} must be finite and >= 0, intercept {intercept} finite")
+        self.slope_, self.intercept_ = slope, intercept
+        self.n_fit_ = int(state["n_fit"])
 
     def _fitted(self) -> tuple[float, float]:
         slope = getattr(self, "slope_", None)
@@ -609,21 +608,3 @@ def _check_weights(sample_weight: np.ndarray | None, n: int, where: str) -> np.n
     if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
         raise ModelError(f"{where}: sample_weight must be finite and non-negative with a positive sum")
     return weights
-
-
-def _json_line(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False).encode() + b"\n"
-
-
-def _read_json_line(data: bytes, header: bytes, name: str) -> dict[str, Any]:
-    if not data.startswith(header):
-        raise ModelError(
-            f"not a serialized {name} (expected header {header!r}, got {bytes(data[: len(header)])!r})"
-        )
-    try:
-        document = json.loads(data[len(header) :].decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelError(f"serialized {name} is corrupted: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ModelError(f"serialized {name} is corrupted: expected a JSON object")
-    return document

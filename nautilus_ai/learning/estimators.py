@@ -19,7 +19,6 @@ parameters and seed give byte-identical ``to_bytes()`` output and identical pred
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol, Self, get_args, runtime_checkable
 
@@ -37,12 +36,14 @@ from nautilus_ai.learning.forest import (
 from nautilus_ai.learning.model import (
     FORMAT_HEADER as LIGHTGBM_FORMAT_HEADER,
 )
-from nautilus_ai.learning.model import (
-    DirectionClassifier,
+from nautilus_ai.learning.model import DirectionClassifier
+from nautilus_ai.learning.model_checks import (
+    FingerprintedEstimator,
     as_feature_matrix,
-    check_feature_match,
+    merge_user_params,
     validate_training_data,
 )
+from nautilus_ai.serialization import pack, unpack
 
 Stage1Kind = Literal["lightgbm", "xgboost", "random_forest"]
 """The stage-1 model families :func:`make_stage1` can build."""
@@ -146,7 +147,7 @@ XGBOOST_RESERVED_PARAMS = frozenset(
 """Parameters the class sets itself: seed, binary logistic objective, ``hist``, one CPU thread."""
 
 
-class XGBoostDirectionClassifier:
+class XGBoostDirectionClassifier(FingerprintedEstimator):
     """XGBoost (``hist``) classifier of the direction of the forward return.
 
     Parameters
@@ -171,10 +172,6 @@ class XGBoostDirectionClassifier:
 
     """
 
-    def __init__(self, params: dict[str, Any] | None = None, seed: int = 0) -> None:
-        self.params = params
-        self.seed = seed
-
     def effective_params(self) -> dict[str, Any]:
         """Return the parameters :meth:`fit` uses (defaults, then user params), sorted by name.
 
@@ -184,22 +181,14 @@ class XGBoostDirectionClassifier:
             If ``params`` sets a reserved or unknown key or a value that is not JSON.
 
         """
-        user = dict(self.params or {})
-        reserved = sorted(XGBOOST_RESERVED_PARAMS.intersection(user))
-        if reserved:
-            raise ModelError(
-                f"XGBoostDirectionClassifier params may not set {reserved}: pass seed=... to the "
-                "constructor; the objective, tree method and thread count are fixed"
-            )
-        unknown = sorted(set(user) - XGBOOST_ALLOWED_PARAMS)
-        if unknown:
-            raise ModelError(
-                f"XGBoostDirectionClassifier params {unknown} are unknown; "
-                f"expected some of {sorted(XGBOOST_ALLOWED_PARAMS)}"
-            )
-        merged = {**DEFAULT_XGBOOST_PARAMS, **user}
-        if json.loads(json.dumps(merged)) != merged:
-            raise ModelError(f"XGBoostDirectionClassifier params must be JSON values, got {merged}")
+        merged = merge_user_params(
+            "XGBoostDirectionClassifier",
+            self.params,
+            DEFAULT_XGBOOST_PARAMS,
+            XGBOOST_ALLOWED_PARAMS,
+            XGBOOST_RESERVED_PARAMS,
+            "pass seed=... to the constructor; the objective, tree method and thread count are fixed",
+        )
         rounds = merged["n_estimators"]
         if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
             raise ModelError(f"XGBoostDirectionClassifier n_estimators must be an int >= 1, got {rounds!r}")
@@ -252,10 +241,7 @@ class XGBoostDirectionClassifier:
         )
         train = xgb.DMatrix(matrix, label=labels, weight=weights, missing=np.nan, nthread=1)
         self.booster_ = xgb.train(native, train, num_boost_round=int(params["n_estimators"]))
-        self.feature_names_ = names
-        self.spec_hash_ = str(spec_hash)
-        self.n_train_ = int(matrix.shape[0])
-        self.params_ = params
+        self._set_fingerprint(names, spec_hash, matrix.shape[0], params)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:  # noqa: N803 (scikit-learn convention)
@@ -284,41 +270,6 @@ class XGBoostDirectionClassifier:
             return np.zeros(0, dtype=np.float64)
         return np.asarray(booster.inplace_predict(matrix, missing=np.nan), dtype=np.float64).reshape(-1)
 
-    def predict_proba_one(self, x: np.ndarray) -> float:
-        """Return P(up) for one feature vector, equal to ``predict_proba(x[None, :])[0]``.
-
-        Parameters
-        ----------
-        x : np.ndarray
-            Float vector of shape (n_features,) in the order of ``feature_names_``.
-
-        Returns
-        -------
-        float
-            The probability.
-
-        """
-        return float(self.predict_proba(np.asarray(x, dtype=np.float64).reshape(1, -1))[0])
-
-    def check_features(self, names: Sequence[str], spec_hash: str) -> None:
-        """Check that live features match the training features.
-
-        Parameters
-        ----------
-        names : Sequence[str]
-            The live feature names, in value order.
-        spec_hash : str
-            The live ``FeatureSpec`` hash.
-
-        Raises
-        ------
-        ModelError
-            If the names (or their order) or the spec hash differ; the message shows both sides.
-
-        """
-        self._fitted_booster()
-        check_feature_match(self.feature_names_, self.spec_hash_, names, spec_hash)
-
     def to_bytes(self) -> bytes:
         """Serialize: the header line, one line of JSON metadata, the booster's JSON model.
 
@@ -329,16 +280,8 @@ class XGBoostDirectionClassifier:
 
         """
         booster = self._fitted_booster()
-        meta = {
-            "feature_names": list(self.feature_names_),
-            "n_train": self.n_train_,
-            "params": self.params_,
-            "seed": int(self.seed),
-            "spec_hash": self.spec_hash_,
-            "xgboost_version": xgb.__version__,
-        }
-        meta_line = json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return XGBOOST_FORMAT_HEADER + meta_line.encode("utf-8") + b"\n" + bytes(booster.save_raw("json"))
+        meta = {**self._fingerprint_meta(), "xgboost_version": xgb.__version__}
+        return pack(XGBOOST_FORMAT_HEADER, meta, bytes(booster.save_raw("json")))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> XGBoostDirectionClassifier:
@@ -360,24 +303,13 @@ class XGBoostDirectionClassifier:
             If ``data`` is not a serialized XGBoost model or cannot be parsed.
 
         """
-        if not data.startswith(XGBOOST_FORMAT_HEADER):
-            raise ModelError(
-                f"not a serialized XGBoostDirectionClassifier (expected header {XGBOOST_FORMAT_HEADER!r}, "
-                f"got {bytes(data[: len(XGBOOST_FORMAT_HEADER)])!r})"
-            )
-        meta_line, sep, model_json = data[len(XGBOOST_FORMAT_HEADER) :].partition(b"\n")
+        meta, model_json = unpack(data, XGBOOST_FORMAT_HEADER, "XGBoostDirectionClassifier")
         try:
-            if not sep:
-                raise ValueError("metadata line is not terminated")
-            meta = json.loads(meta_line.decode("utf-8"))
             booster = xgb.Booster()
             booster.load_model(bytearray(model_json))
             booster.set_param({"nthread": 1})
             model = cls(params=dict(meta["params"]), seed=int(meta["seed"]))
-            model.feature_names_ = tuple(str(n) for n in meta["feature_names"])
-            model.spec_hash_ = str(meta["spec_hash"])
-            model.n_train_ = int(meta["n_train"])
-            model.params_ = dict(meta["params"])
+            model._restore_fingerprint(meta)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError, xgb.core.XGBoostError) as exc:
             raise ModelError(f"serialized XGBoostDirectionClassifier is corrupted: {exc}") from exc
         model.booster_ = booster
@@ -391,15 +323,7 @@ class XGBoostDirectionClassifier:
             )
         return booster
 
-    def _check_width(self, width: int) -> None:
-        if width != len(self.feature_names_):
-            raise ModelError(
-                f"got {width} feature values, the model expects {len(self.feature_names_)}: "
-                f"{list(self.feature_names_)}"
-            )
-
-    def __repr__(self) -> str:
-        return f"XGBoostDirectionClassifier(params={self.params!r}, seed={self.seed!r})"
+    _fitted = _fitted_booster
 
 
 # -- factory and loader ---------------------------------------------------------------------------

@@ -13,7 +13,6 @@ are base64 of little-endian bytes: exact, compact, deterministic and free of pic
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +22,13 @@ from sklearn.ensemble import RandomForestClassifier
 from threadpoolctl import threadpool_limits
 
 from nautilus_ai.errors import ModelError
-from nautilus_ai.learning.model import as_feature_matrix, check_feature_match, validate_training_data
+from nautilus_ai.learning.model_checks import (
+    FingerprintedEstimator,
+    as_feature_matrix,
+    merge_user_params,
+    validate_training_data,
+)
+from nautilus_ai.serialization import pack_document, unpack_document
 
 FOREST_FORMAT_HEADER = b"nautilus-ai/random-forest-classifier/1\n"
 """First line of every serialized random forest; bump the number when the layout changes."""
@@ -56,7 +61,7 @@ _ARRAY_FIELDS: dict[str, str] = {
 """The forest's flat arrays and their stored dtypes."""
 
 
-class RandomForestDirectionClassifier:
+class RandomForestDirectionClassifier(FingerprintedEstimator):
     """Random forest classifier of the direction of the forward return.
 
     Parameters
@@ -82,10 +87,6 @@ class RandomForestDirectionClassifier:
 
     """
 
-    def __init__(self, params: dict[str, Any] | None = None, seed: int = 0) -> None:
-        self.params = params
-        self.seed = seed
-
     def effective_params(self) -> dict[str, Any]:
         """Return the forest parameters :meth:`fit` uses (defaults, then user params).
 
@@ -95,22 +96,14 @@ class RandomForestDirectionClassifier:
             If ``params`` sets a reserved or unknown key or a value that is not JSON.
 
         """
-        user = dict(self.params or {})
-        reserved = sorted(FOREST_RESERVED_PARAMS.intersection(user))
-        if reserved:
-            raise ModelError(
-                f"RandomForestDirectionClassifier params may not set {reserved}: pass seed=... to the "
-                "constructor; training always uses one thread"
-            )
-        unknown = sorted(set(user) - FOREST_ALLOWED_PARAMS)
-        if unknown:
-            raise ModelError(
-                f"RandomForestDirectionClassifier params {unknown} are unknown; "
-                f"expected some of {sorted(FOREST_ALLOWED_PARAMS)}"
-            )
-        merged = {**DEFAULT_FOREST_PARAMS, **user}
-        if json.loads(json.dumps(merged)) != merged:
-            raise ModelError(f"RandomForestDirectionClassifier params must be JSON values, got {merged}")
+        merged = merge_user_params(
+            "RandomForestDirectionClassifier",
+            self.params,
+            DEFAULT_FOREST_PARAMS,
+            FOREST_ALLOWED_PARAMS,
+            FOREST_RESERVED_PARAMS,
+            "pass seed=... to the constructor; training always uses one thread",
+        )
         return dict(sorted(merged.items()))
 
     def fit(
@@ -154,10 +147,7 @@ class RandomForestDirectionClassifier:
         with threadpool_limits(limits=1):
             forest.fit(matrix, labels.astype(np.int64), sample_weight=weights)
         self.trees_ = export_forest(forest)
-        self.feature_names_ = names
-        self.spec_hash_ = str(spec_hash)
-        self.n_train_ = int(matrix.shape[0])
-        self.params_ = params
+        self._set_fingerprint(names, spec_hash, matrix.shape[0], params)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:  # noqa: N803 (scikit-learn convention)
@@ -184,41 +174,6 @@ class RandomForestDirectionClassifier:
         self._check_width(matrix.shape[1])
         return forest_predict_up(trees, matrix)
 
-    def predict_proba_one(self, x: np.ndarray) -> float:
-        """Return P(up) for one feature vector, equal to ``predict_proba(x[None, :])[0]``.
-
-        Parameters
-        ----------
-        x : np.ndarray
-            Float vector of shape (n_features,) in the order of ``feature_names_``.
-
-        Returns
-        -------
-        float
-            The probability.
-
-        """
-        return float(self.predict_proba(np.asarray(x, dtype=np.float64).reshape(1, -1))[0])
-
-    def check_features(self, names: Sequence[str], spec_hash: str) -> None:
-        """Check that live features match the training features.
-
-        Parameters
-        ----------
-        names : Sequence[str]
-            The live feature names, in value order.
-        spec_hash : str
-            The live ``FeatureSpec`` hash.
-
-        Raises
-        ------
-        ModelError
-            If the names (or their order) or the spec hash differ; the message shows both sides.
-
-        """
-        self._fitted_trees()
-        check_feature_match(self.feature_names_, self.spec_hash_, names, spec_hash)
-
     def to_bytes(self) -> bytes:
         """Serialize the fitted forest: the header line and one line of JSON.
 
@@ -230,16 +185,11 @@ class RandomForestDirectionClassifier:
         """
         trees = self._fitted_trees()
         document = {
+            **self._fingerprint_meta(),
             "arrays": {name: _encode_array(trees[name], dtype) for name, dtype in _ARRAY_FIELDS.items()},
-            "feature_names": list(self.feature_names_),
-            "n_train": self.n_train_,
-            "params": self.params_,
-            "seed": int(self.seed),
             "sklearn_version": sklearn.__version__,
-            "spec_hash": self.spec_hash_,
         }
-        line = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return FOREST_FORMAT_HEADER + line.encode("utf-8") + b"\n"
+        return pack_document(FOREST_FORMAT_HEADER, document)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RandomForestDirectionClassifier:
@@ -261,22 +211,14 @@ class RandomForestDirectionClassifier:
             If ``data`` is not a serialized forest or cannot be parsed.
 
         """
-        if not data.startswith(FOREST_FORMAT_HEADER):
-            raise ModelError(
-                f"not a serialized RandomForestDirectionClassifier (expected header "
-                f"{FOREST_FORMAT_HEADER!r}, got {bytes(data[: len(FOREST_FORMAT_HEADER)])!r})"
-            )
+        document = unpack_document(data, FOREST_FORMAT_HEADER, "RandomForestDirectionClassifier")
         try:
-            document = json.loads(data[len(FOREST_FORMAT_HEADER) :].decode("utf-8"))
             trees = {
                 name: _decode_array(document["arrays"][name], dtype) for name, dtype in _ARRAY_FIELDS.items()
             }
             _check_forest_arrays(trees)
             model = cls(params=dict(document["params"]), seed=int(document["seed"]))
-            model.feature_names_ = tuple(str(n) for n in document["feature_names"])
-            model.spec_hash_ = str(document["spec_hash"])
-            model.n_train_ = int(document["n_train"])
-            model.params_ = dict(document["params"])
+            model._restore_fingerprint(document)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             raise ModelError(f"serialized RandomForestDirectionClassifier is corrupted: {exc}") from exc
         model.trees_ = trees
@@ -290,15 +232,7 @@ class RandomForestDirectionClassifier:
             )
         return trees
 
-    def _check_width(self, width: int) -> None:
-        if width != len(self.feature_names_):
-            raise ModelError(
-                f"got {width} feature values, the model expects {len(self.feature_names_)}: "
-                f"{list(self.feature_names_)}"
-            )
-
-    def __repr__(self) -> str:
-        return f"RandomForestDirectionClassifier(params={self.params!r}, seed={self.seed!r})"
+    _fitted = _fitted_trees
 
 
 def export_forest(forest: RandomForestClassifier) -> dict[str, np.ndarray]:

@@ -62,7 +62,8 @@ from nautilus_ai.learning.calibration import (
     make_calibrator,
     sigmoid,
 )
-from nautilus_ai.learning.model import check_feature_match
+from nautilus_ai.learning.model_checks import check_feature_match
+from nautilus_ai.serialization import pack_document, unpack_document
 
 META_FORMAT_HEADER = b"nautilus-ai/meta-model/1\n"
 """First line of every serialized :class:`MetaModel`; bump the number when the layout changes."""
@@ -525,8 +526,7 @@ class MetaModel:
             "sklearn_version": sklearn.__version__,
             "spec_hash": self.spec_hash_,
         }
-        line = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return META_FORMAT_HEADER + line.encode("utf-8") + b"\n"
+        return pack_document(META_FORMAT_HEADER, document)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> MetaModel:
@@ -538,13 +538,8 @@ class MetaModel:
             If ``data`` is not a serialized meta-model or cannot be parsed.
 
         """
-        if not data.startswith(META_FORMAT_HEADER):
-            raise ModelError(
-                f"not a serialized MetaModel (expected header {META_FORMAT_HEADER!r}, "
-                f"got {bytes(data[: len(META_FORMAT_HEADER)])!r})"
-            )
+        document = unpack_document(data, META_FORMAT_HEADER, "MetaModel")
         try:
-            document = json.loads(data[len(META_FORMAT_HEADER) :].decode("utf-8"))
             settings = dict(document["config"])
             settings["regime_names"] = tuple(settings["regime_names"])
             model = cls(MetaConfig(**settings))

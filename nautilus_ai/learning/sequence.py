@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import json
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +39,8 @@ import torch
 from torch import nn
 
 from nautilus_ai.errors import ConfigError, ModelError
+from nautilus_ai.learning.model_checks import check_binary_labels, check_feature_match, check_unique_names
+from nautilus_ai.serialization import check_header, pack, pack_tensors, unpack, unpack_tensors
 
 FORMAT_HEADER = b"nautilus-ai/sequence-classifier/1\n"
 """First line of every serialized model; bump the trailing number when the layout changes."""
@@ -650,26 +651,9 @@ class SequenceClassifier:
 
         """
         self._fitted_net()
-        live_names = tuple(str(name) for name in names)
-        problems = []
-        if live_names != self.feature_names_:
-            missing = [n for n in self.feature_names_ if n not in live_names]
-            extra = [n for n in live_names if n not in self.feature_names_]
-            detail = f"missing from live: {missing}, not in model: {extra}"
-            if not missing and not extra:
-                detail = "same names, different order"
-            problems.append(
-                f"feature names differ ({detail}); "
-                f"model: {list(self.feature_names_)}; live: {list(live_names)}"
-            )
-        if str(spec_hash) != self.spec_hash_:
-            problems.append(f"spec hash differs; model: {self.spec_hash_!r}; live: {str(spec_hash)!r}")
-        if problems:
-            raise ModelError(
-                "live features do not match the SequenceClassifier's training features: "
-                + "; ".join(problems)
-                + ". Retrain the model on the live FeatureSpec or run the FeatureSpec it was trained on."
-            )
+        check_feature_match(
+            self.feature_names_, self.spec_hash_, names, spec_hash, owner="the SequenceClassifier's"
+        )
 
     # -- serialization ----------------------------------------------------------------------------
 
@@ -687,15 +671,7 @@ class SequenceClassifier:
 
         """
         net = self._fitted_net()
-        tensors: list[list[Any]] = []
-        blobs: list[bytes] = []
-        offset = 0
-        for name, tensor in net.state_dict().items():
-            array = tensor.detach().cpu().contiguous().numpy().astype("<f4", copy=False)
-            blob = array.tobytes()
-            tensors.append([name, list(array.shape), offset, len(blob)])
-            blobs.append(blob)
-            offset += len(blob)
+        tensors, blob = pack_tensors(net.state_dict())
         history = self.history_
         meta = {
             "feature_names": list(self.feature_names_),
@@ -715,8 +691,7 @@ class SequenceClassifier:
             "tensors": tensors,
             "torch_version": torch.__version__,
         }
-        meta_line = json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return FORMAT_HEADER + meta_line.encode("utf-8") + b"\n" + b"".join(blobs)
+        return pack(FORMAT_HEADER, meta, blob)
 
     @classmethod
     def from_bytes(cls, data: bytes, *, device: str = "cpu") -> SequenceClassifier:
@@ -743,29 +718,15 @@ class SequenceClassifier:
             If ``device`` asks for CUDA and CUDA is not available.
 
         """
-        if not data.startswith(FORMAT_HEADER):
-            raise ModelError(
-                f"not a serialized SequenceClassifier (expected header {FORMAT_HEADER!r}, "
-                f"got {bytes(data[: len(FORMAT_HEADER)])!r})"
-            )
+        check_header(data, FORMAT_HEADER, "SequenceClassifier")  # a wrong header wins over a bad device
         target = _resolve_device(device)
-        meta_line, sep, blob = bytes(data[len(FORMAT_HEADER) :]).partition(b"\n")
+        meta, blob = unpack(data, FORMAT_HEADER, "SequenceClassifier")
         try:
-            if not sep:
-                raise ValueError("metadata line is not terminated")
-            meta = json.loads(meta_line.decode("utf-8"))
             model = cls(**meta["params"], device=device)
             names = tuple(str(n) for n in meta["feature_names"])
             net = model._build_net(len(names))
-            state: dict[str, torch.Tensor] = {}
-            for name, shape, offset, size in meta["tensors"]:
-                if offset + size > len(blob):
-                    raise ValueError(f"tensor {name!r} runs past the end of the data")
-                array = np.frombuffer(blob, dtype="<f4", count=size // 4, offset=offset)
-                state[name] = torch.from_numpy(array.reshape(shape).astype(np.float32))
-            if sum(int(size) for *_, size in meta["tensors"]) != len(blob):
-                raise ValueError("tensor data length does not match the tensor table")
-            net.load_state_dict(state, strict=True)
+            arrays = unpack_tensors(meta["tensors"], blob)
+            net.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=True)
             history = meta["history"]
             model.history_ = TrainingHistory(
                 train_loss=tuple(float(v) for v in history["train_loss"]),
@@ -973,8 +934,7 @@ def _check_names(feature_names: Sequence[str], regime_names: Sequence[str]) -> t
     names = tuple(str(name) for name in feature_names)
     if not names:
         raise ModelError("fit: feature_names is empty; the model needs at least one feature")
-    if len(set(names)) != len(names):
-        raise ModelError(f"fit: feature names are not unique: {list(names)}")
+    check_unique_names(names)
     unknown = [str(name) for name in regime_names if str(name) not in names]
     if unknown:
         raise ModelError(
@@ -988,8 +948,7 @@ def _as_labels(y: np.ndarray, n_rows: int, what: str) -> np.ndarray:
     labels = np.asarray(y, dtype=np.float64)
     if labels.shape != (n_rows,):
         raise ModelError(f"fit: {what} has shape {labels.shape}, expected ({n_rows},) to match the windows")
-    if not np.isin(labels, (0.0, 1.0)).all():
-        raise ModelError(f"fit: {what} must only hold 0 and 1 (drop rows whose label is NaN before fitting)")
+    check_binary_labels(labels, what)
     return labels
 
 

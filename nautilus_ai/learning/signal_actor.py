@@ -167,10 +167,7 @@ class SignalActor(Actor):
 
         """
         loaded = ModelRegistry(self._registry_path).load(self._model_version)
-        if isinstance(loaded, StagedModel):
-            model = loaded
-        else:
-            model = StagedModel(loaded, top_k=self._top_k)
+        model = loaded if isinstance(loaded, StagedModel) else StagedModel(loaded, top_k=self._top_k)
         model.long_threshold = self._long_threshold
         model.short_threshold = self._short_threshold
         self.model = model

@@ -219,7 +219,7 @@ class StagedModel:
             Columns ``p1, p2, probability, direction, confidence, passed_filter``.
 
         """
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)  # noqa: N806 (scikit-learn convention)
         n = len(X)
         reg = self._regime_matrix(regime, n)
         p1 = self.stage1.predict_proba(X) if n else np.zeros(0)

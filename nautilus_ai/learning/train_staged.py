@@ -110,7 +110,7 @@ def fit_staged(
     else:
         base, meta_rows = np.ones(len(rows), dtype=bool), np.zeros(len(rows), dtype=bool)
     _check_rows(y[base], "stages 1 and 2")
-    X = rows[names].to_numpy(dtype=np.float64)
+    X = rows[names].to_numpy(dtype=np.float64)  # noqa: N806 (scikit-learn convention)
     kind: Any = params.kind  # checked by make_stage1
     stage1 = make_stage1(kind, dict(params.params), params.seed).fit(X[base], y[base], names, spec_hash)
 

@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -70,6 +69,7 @@ from torch import nn
 
 from nautilus_ai.errors import ConfigError, DataError, ModelError
 from nautilus_ai.risk.stops import simulate_bracket_returns
+from nautilus_ai.serialization import pack, pack_tensors, unpack, unpack_tensors
 
 FloatArray = npt.NDArray[np.float64]
 RewardUnit = Literal["atr", "return"]
@@ -445,15 +445,7 @@ class StopPolicy:
 
         """
         net = self._fitted_net()
-        tensors: list[list[Any]] = []
-        blobs: list[bytes] = []
-        offset = 0
-        for name, tensor in net.state_dict().items():
-            array = tensor.detach().cpu().contiguous().numpy().astype("<f4", copy=False)
-            blob = array.tobytes()
-            tensors.append([name, list(array.shape), offset, len(blob)])
-            blobs.append(blob)
-            offset += len(blob)
+        tensors, blob = pack_tensors(net.state_dict())
         meta = {
             "mean": [float(v) for v in self.mean_],
             "n_train": self.n_train_,
@@ -462,8 +454,7 @@ class StopPolicy:
             "tensors": tensors,
             "torch_version": torch.__version__,
         }
-        meta_line = json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return FORMAT_HEADER + meta_line.encode("utf-8") + b"\n" + b"".join(blobs)
+        return pack(FORMAT_HEADER, meta, blob)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> StopPolicy:
@@ -475,27 +466,12 @@ class StopPolicy:
             If ``data`` is not a serialized ``StopPolicy`` or is corrupted.
 
         """
-        if not data.startswith(FORMAT_HEADER):
-            raise ModelError(
-                f"not a serialized StopPolicy (expected header {FORMAT_HEADER!r}, "
-                f"got {bytes(data[: len(FORMAT_HEADER)])!r})"
-            )
-        meta_line, sep, blob = bytes(data[len(FORMAT_HEADER) :]).partition(b"\n")
+        meta, blob = unpack(data, FORMAT_HEADER, "StopPolicy")
         try:
-            if not sep:
-                raise ValueError("metadata line is not terminated")
-            meta = json.loads(meta_line.decode("utf-8"))
             policy = cls(**meta["params"])
             net = _RewardNet(policy.n_regimes + _N_SCALAR_FEATURES, len(policy.arms_), policy.hidden)
-            state: dict[str, torch.Tensor] = {}
-            for name, shape, offset, size in meta["tensors"]:
-                if offset + size > len(blob):
-                    raise ValueError(f"tensor {name!r} runs past the end of the data")
-                array = np.frombuffer(blob, dtype="<f4", count=size // 4, offset=offset)
-                state[name] = torch.from_numpy(array.reshape(shape).astype(np.float32))
-            if sum(int(size) for *_, size in meta["tensors"]) != len(blob):
-                raise ValueError("tensor data length does not match the tensor table")
-            net.load_state_dict(state, strict=True)
+            arrays = unpack_tensors(meta["tensors"], blob)
+            net.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()}, strict=True)
             policy.mean_ = np.asarray(meta["mean"], dtype=np.float64)
             policy.scale_ = np.asarray(meta["scale"], dtype=np.float64)
             if policy.mean_.shape != (2,) or policy.scale_.shape != (2,):

@@ -37,7 +37,7 @@ def test_commands_on_the_bus_set_the_live_risk_engine_and_the_gate():
             timeout_portfolio=0.5,
             timeout_disconnection=0.5,
             timeout_post_stop=0.2,
-        )
+        ),
     )
     node.build()
     node.cache.add_instrument(instrument)
