@@ -372,6 +372,8 @@ def replay_feature_actor(
     data: Sequence[Sequence[Any]],
     spec: FeatureSpec,
     output: Path,
+    custom: Sequence[Any] = (),
+    custom_client_id: Any = None,
 ) -> pd.DataFrame:
     """Replay ``data`` through a FeatureActor in a BacktestEngine and return the recorded vectors.
 
@@ -387,6 +389,10 @@ def replay_feature_actor(
         The features to compute.
     output : Path
         Where the FeatureRecorder writes its Parquet file.
+    custom : Sequence[Any], optional
+        Custom data objects (SentimentScore, OnChainMetric...) added after ``data`` as ``CustomData``.
+    custom_client_id : ClientId, optional
+        The client id the custom data is added under.
 
     Returns
     -------
@@ -401,6 +407,10 @@ def replay_feature_actor(
     try:
         for chunk in data:
             engine.add_data(list(chunk))
+        if custom:
+            from nautilus_trader.model.data import CustomData, DataType
+
+            engine.add_data([CustomData(DataType(type(o)), o) for o in custom], client_id=custom_client_id)
         engine.add_actor(
             FeatureActor(FeatureActorConfig(instrument_id=instrument.id, bar_type=bar_type, spec=spec))
         )

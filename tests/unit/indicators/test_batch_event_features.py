@@ -28,7 +28,7 @@ import msgspec
 import numpy as np
 import pandas as pd
 import pytest
-from nautilus_trader.model.data import Bar, BarType, CustomData, DataType, OrderBookDelta, TradeTick
+from nautilus_trader.model.data import Bar, BarType, OrderBookDelta, TradeTick
 from nautilus_trader.model.identifiers import ClientId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
@@ -54,8 +54,6 @@ from nautilus_ai.indicators.batch_features import (
     event_inputs,
     find_batch_feature,
 )
-from nautilus_ai.indicators.feature_actor import FeatureActor, FeatureActorConfig
-from nautilus_ai.indicators.feature_recorder import FeatureRecorder, FeatureRecorderConfig
 from nautilus_ai.indicators.feature_spec import FeatureSpec
 
 RTOL = 1e-9
@@ -122,26 +120,9 @@ def replay(
     output: Path,
 ) -> pd.DataFrame:
     """Replay market data (added first, so ties precede the bars) and alternative data; return the vectors."""
-    engine = test_kit.make_backtest_engine([instrument])
-    try:
-        for chunk in market:
-            engine.add_data(chunk)
-        if alt:
-            engine.add_data([CustomData(DataType(type(o)), o) for o in alt], client_id=ALT_CLIENT)
-        engine.add_actor(
-            FeatureActor(FeatureActorConfig(instrument_id=instrument.id, bar_type=bar_type, spec=spec))
-        )
-        engine.add_actor(
-            FeatureRecorder(
-                FeatureRecorderConfig(instrument_ids=(str(instrument.id),), output_path=str(output))
-            )
-        )
-        engine.run()
-    finally:
-        engine.dispose()
-    frame = pd.read_parquet(output)
-    frame.index = pd.DatetimeIndex(pd.to_datetime(frame["ts_init"], unit="ns", utc=True))
-    return frame
+    return test_kit.replay_feature_actor(
+        instrument, bar_type, market, spec, output, custom=alt, custom_client_id=ALT_CLIENT
+    )
 
 
 def bars_from_trades(instrument: Instrument, trades: list[TradeTick], step: str) -> tuple[BarType, list[Bar]]:
