@@ -21,12 +21,11 @@ from decimal import Decimal
 from typing import Literal
 
 import pandas as pd
-from nautilus_trader.common.messages import TradingStateChanged
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.indicators import AverageTrueRange
 from nautilus_trader.indicators.averages import MovingAverageType
 from nautilus_trader.model.data import Bar, BarType
-from nautilus_trader.model.enums import OrderSide, OrderType, PriceType, TimeInForce, TrailingOffsetType
+from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce, TrailingOffsetType
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.orders import Order
@@ -35,7 +34,7 @@ from nautilus_trader.trading.strategy import Strategy
 from nautilus_ai.catalog.types import ModelSignal, RiskDecisionEvent, topic_data_type
 from nautilus_ai.errors import ConfigError
 from nautilus_ai.indicators.realized_volatility import RealizedVolatility
-from nautilus_ai.risk.gate import BookSnapshot, CvarBudget, GateDecision, RiskGate, gate_limits
+from nautilus_ai.risk.gate import BookSnapshot, GateDecision
 from nautilus_ai.risk.portfolio import InstrumentRules
 from nautilus_ai.risk.sizing import (
     OrderIntent,
@@ -44,8 +43,9 @@ from nautilus_ai.risk.sizing import (
     target_quantity,
     volatility_target_weight,
 )
-from nautilus_ai.risk.state import RISK_STATE_TOPIC, GateState, from_nautilus
+from nautilus_ai.risk.state import GateState
 from nautilus_ai.risk.stops import atr_bracket
+from nautilus_ai.strategies import gated_orders
 from nautilus_ai.strategies.equity import account_equity
 
 SizingRule = Literal["volatility", "kelly_volatility"]
@@ -140,11 +140,7 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
 
 
 def _positive_or_inf(name: str, value: float | None) -> float:
-    if value is None:
-        return math.inf
-    if not value > 0.0:
-        raise ConfigError(f"MLStrategyConfig.{name} must be positive (or None for no limit), was {value}")
-    return float(value)
+    return gated_orders.positive_or_inf("MLStrategyConfig", name, value)
 
 
 def check_risk_config(config: MLStrategyConfig) -> None:
@@ -209,20 +205,17 @@ class MLStrategy(Strategy):
         self.intents: list[OrderIntent] = []
         self.decisions: list[GateDecision] = []
         self.decision_events: list[RiskDecisionEvent] = []
-        cvar = None
-        if config.cvar_scenarios_path is not None:
-            cvar = CvarBudget.load(
-                config.cvar_scenarios_path, budget=config.cvar_budget, alpha=config.cvar_alpha
-            )
-        self.gate = RiskGate(
-            gate_limits(
-                max_position_weight=config.max_weight,
-                max_position_notional=_positive_or_inf("max_position_notional", config.max_position_notional),
-                max_gross_leverage=_positive_or_inf("max_gross_leverage", config.max_gross_leverage),
-                max_net_leverage=_positive_or_inf("max_net_leverage", config.max_net_leverage),
-            ),
-            cvar=cvar,
+        self.gate = gated_orders.build_gate(
+            "MLStrategyConfig",
+            max_position_weight=config.max_weight,
+            max_position_notional=config.max_position_notional,
+            max_gross_leverage=config.max_gross_leverage,
+            max_net_leverage=config.max_net_leverage,
+            cvar_scenarios_path=config.cvar_scenarios_path,
+            cvar_budget=config.cvar_budget,
+            cvar_alpha=config.cvar_alpha,
         )
+        self._state_listener = gated_orders.GateStateListener(self.gate)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -240,8 +233,7 @@ class MLStrategy(Strategy):
         self.subscribe_data(
             topic_data_type(ModelSignal, self.config.instrument_id), instrument_id=self.config.instrument_id
         )
-        self.msgbus.subscribe("events.risk", self._on_trading_state_changed)
-        self.msgbus.subscribe(RISK_STATE_TOPIC, self._on_guard_state)
+        self._state_listener.subscribe(self.msgbus)
 
     def on_bar(self, bar: Bar) -> None:
         """Remember the last close (the price used for sizing)."""
@@ -249,8 +241,7 @@ class MLStrategy(Strategy):
 
     def on_stop(self) -> None:
         """Cancel the bracket legs and close the position at the end of the run, unless HALTED."""
-        self.msgbus.unsubscribe("events.risk", self._on_trading_state_changed)
-        self.msgbus.unsubscribe(RISK_STATE_TOPIC, self._on_guard_state)
+        self._state_listener.unsubscribe(self.msgbus)
         if self.instrument is None:
             return
         if self.gate.state == GateState.HALTED:
@@ -267,15 +258,6 @@ class MLStrategy(Strategy):
         self.intents.clear()
         self.decisions.clear()
         self.decision_events.clear()
-
-    # -- trading state --------------------------------------------------------------------------------
-
-    def _on_trading_state_changed(self, event: object) -> None:
-        if isinstance(event, TradingStateChanged):
-            self.gate.set_state(from_nautilus(event.state))
-
-    def _on_guard_state(self, state: object) -> None:
-        self.gate.set_state(GateState(str(state)))
 
     # -- signals to intents ---------------------------------------------------------------------------
 
@@ -360,26 +342,8 @@ class MLStrategy(Strategy):
 
     def _record(self, decision: GateDecision) -> None:
         self.decisions.append(decision)
-        message = (
-            f"RiskGate {decision.action}: {decision.side} "
-            f"{decision.approved_qty:g}/{decision.requested_qty:g} "
-            f"[{decision.trading_state}] {decision.reason}"
-        )
-        if decision.action in ("sized", "shrunk"):
-            self.log.info(message)
-        else:
-            self.log.warning(message)
-        now = self.clock.timestamp_ns()
-        event = RiskDecisionEvent(
-            instrument_id=self.config.instrument_id,
-            action=decision.action,
-            reason=decision.reason,
-            requested_qty=float(decision.requested_qty),
-            approved_qty=float(decision.approved_qty),
-            trading_state=str(decision.trading_state),
-            ts_event=now,
-            ts_init=now,
-        )
+        gated_orders.log_decision(self.log, decision)
+        event = gated_orders.decision_event(decision, self.config.instrument_id, self.clock.timestamp_ns())
         self.decision_events.append(event)
         self.publish_data(topic_data_type(RiskDecisionEvent, self.config.instrument_id), event)
 
@@ -472,70 +436,23 @@ class MLStrategy(Strategy):
 
     def _rules(self) -> InstrumentRules:
         assert self.instrument is not None
-        instrument = self.instrument
-        min_quantity = instrument.min_quantity.as_double() if instrument.min_quantity is not None else 0.0
-        min_notional = instrument.min_notional.as_double() if instrument.min_notional is not None else 0.0
-        return InstrumentRules(
-            lot=instrument.size_increment.as_double(),
-            min_quantity=min_quantity,
-            min_notional=min_notional,
-            size_precision=instrument.size_precision,
-            multiplier=instrument.multiplier.as_double(),
-        )
+        return gated_orders.instrument_rules(self.instrument)
 
     def _mark_price(self, instrument_id: InstrumentId) -> float:
         if instrument_id == self.config.instrument_id:
             return self._last_close
-        price = self.cache.price(instrument_id, PriceType.LAST)
-        if price is None:
-            price = self.cache.price(instrument_id, PriceType.MID)
-        return price.as_double() if price is not None else math.nan
+        return gated_orders.cached_price(self.cache, instrument_id)
 
     def _pending(self, instrument_id: InstrumentId | None = None) -> list[Order]:
         """Return the venue's working and in-flight orders that may add exposure (all strategies)."""
-        venue = self.config.instrument_id.venue
-        orders = {
-            order.client_order_id: order
-            for order in (
-                *self.cache.orders_inflight(venue=venue, instrument_id=instrument_id),
-                *self.cache.orders_open(venue=venue, instrument_id=instrument_id),
-            )
-        }
-        return [order for order in orders.values() if not order.is_closed and not order.is_reduce_only]
+        return gated_orders.pending_orders(self.cache, self.config.instrument_id.venue, instrument_id)
 
     def projected_position(self) -> float:
         """Return the signed net position plus this instrument's pending (non reduce-only) orders."""
-        net = float(self.portfolio.net_position(self.config.instrument_id))
-        for order in self._pending(self.config.instrument_id):
-            net += order.leaves_qty.as_double() * (1.0 if order.side == OrderSide.BUY else -1.0)
-        return net
+        return gated_orders.projected_position(self.portfolio, self.cache, self.config.instrument_id)
 
     def book_snapshot(self) -> BookSnapshot:
         """Return the venue's equity and signed exposure per instrument, pending orders included."""
-        venue = self.config.instrument_id.venue
-        equity = account_equity(self.portfolio, venue)
-        quantities: dict[InstrumentId, float] = {}
-        for position in self.cache.positions_open(venue=venue):
-            quantities[position.instrument_id] = quantities.get(position.instrument_id, 0.0) + float(
-                position.signed_qty
-            )
-        for order in self._pending():
-            sign = 1.0 if order.side == OrderSide.BUY else -1.0
-            quantities[order.instrument_id] = (
-                quantities.get(order.instrument_id, 0.0) + sign * order.leaves_qty.as_double()
-            )
-        exposures: dict[str, float] = {}
-        for instrument_id, quantity in quantities.items():
-            if quantity == 0.0:
-                continue
-            instrument = self.cache.instrument(instrument_id)
-            multiplier = instrument.multiplier.as_double() if instrument is not None else 1.0
-            price = self._mark_price(instrument_id)
-            if not math.isfinite(price):
-                positions = self.cache.positions_open(instrument_id=instrument_id)
-                price = positions[0].avg_px_open if positions else math.nan
-            if not math.isfinite(price):
-                self.log.warning(f"No price for {instrument_id}: left out of the gate's book")
-                continue
-            exposures[str(instrument_id)] = quantity * price * multiplier
-        return BookSnapshot(equity=equity, exposures=exposures)
+        return gated_orders.book_snapshot(
+            self.portfolio, self.cache, [self.config.instrument_id.venue], self._mark_price, self.log
+        )
