@@ -192,7 +192,14 @@ class ModelSection(_Section):
 
 
 class StrategySection(_Section):
-    """Sizing of MLStrategy: a portfolio volatility target split over the instruments."""
+    """The strategy: one volatility-targeted MLStrategy per instrument, or one PortfolioStrategy.
+
+    ``kind = "ml"``: each instrument's MLStrategy sizes its own position (the portfolio volatility
+    target split over the instruments). ``kind = "portfolio"``: one PortfolioStrategy combines every
+    instrument's signal into riskfolio-lib target weights (see ``[portfolio]``).
+    """
+
+    kind: Literal["ml", "portfolio"] = "ml"
 
     target_volatility: float = Field(default=0.10, gt=0.0, description="Annualized, for the whole portfolio")
     max_weight: float = Field(
@@ -206,6 +213,23 @@ class StrategySection(_Section):
     periods_per_year: float | None = Field(
         default=None, gt=0.0, description="Default: inferred from the bar spec"
     )
+
+
+class PortfolioSection(_Section):
+    """The PortfolioStrategy's aggregator (used with ``[strategy] kind = "portfolio"``)."""
+
+    method: Literal["hrp", "mean_cvar", "kelly"] = "hrp"
+    gross_target: float = Field(default=1.0, gt=0.0)
+    max_turnover: float | None = Field(
+        default=None, gt=0.0, description="Per rebalance, sum of |weight changes|"
+    )
+    max_position_weight: float = Field(default=0.2, gt=0.0)
+    max_group_weight: float | None = Field(default=None, gt=0.0, description="Per sector")
+    sectors: dict[str, str] | None = Field(default=None, description="Symbol -> sector (default: StockNet's)")
+    min_probability: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_history: int = Field(default=60, ge=2)
+    max_signal_age_bars: int | None = Field(default=None, ge=1)
+    rebalance_every_bars: int = Field(default=5, ge=1)
 
 
 class RiskSection(_Section):
@@ -292,6 +316,7 @@ class ExperimentConfig(_Section):
     regime: RegimeSection = RegimeSection()
     model: ModelSection = ModelSection()
     strategy: StrategySection = StrategySection()
+    portfolio: PortfolioSection = PortfolioSection()
     risk: RiskSection = RiskSection()
     venue: VenueSection = VenueSection()
     walkforward: WalkForwardSection = WalkForwardSection()

@@ -40,6 +40,7 @@ _RISK_GUARD = "nautilus_ai.risk.guard"
 _EVENT_RECORDER = "nautilus_ai.backtest.event_recorder"
 _EQUITY_RECORDER = "nautilus_ai.backtest.equity_recorder"
 _ML_STRATEGY = "nautilus_ai.strategies.ml_strategy"
+_PORTFOLIO_STRATEGY = "nautilus_ai.strategies.portfolio_strategy"
 _BASELINES = "nautilus_ai.strategies.baselines"
 
 
@@ -405,6 +406,52 @@ def ml_strategy_configs(
     ]
 
 
+def portfolio_strategy_configs(
+    cfg: ExperimentConfig, trade_start: str | None, returns_path: str, cvar_scenarios_path: str | None = None
+) -> list[ImportableStrategyConfig]:
+    """Return the one PortfolioStrategy trading every instrument (``[strategy] kind = "portfolio"``).
+
+    Its aggregator learns from ``returns_path`` (the fold's training-window returns); the gate limits
+    and the CVaR budget come from ``[risk]``.
+    """
+    p, r, s = cfg.portfolio, cfg.risk, cfg.strategy
+    use_cvar = r.cvar_budget is not None and cvar_scenarios_path is not None
+    return [
+        ImportableStrategyConfig(
+            strategy_path=f"{_PORTFOLIO_STRATEGY}:PortfolioStrategy",
+            config_path=f"{_PORTFOLIO_STRATEGY}:PortfolioStrategyConfig",
+            config={
+                "order_id_tag": "000",
+                "instrument_ids": list(cfg.data.instruments),
+                "bar_types": cfg.data.bar_types(),
+                "returns_path": returns_path,
+                "method": p.method,
+                "gross_target": p.gross_target,
+                "max_turnover": p.max_turnover,
+                "max_position_weight": p.max_position_weight,
+                "max_group_weight": p.max_group_weight,
+                "max_position_notional": r.max_position_notional,
+                "max_gross_leverage": r.max_gross_leverage
+                if r.max_gross_leverage is not None
+                else p.gross_target,
+                "max_net_leverage": r.max_net_leverage if r.max_net_leverage is not None else p.gross_target,
+                "sectors": p.sectors,
+                "min_confidence": s.min_confidence,
+                "min_probability": p.min_probability,
+                "min_history": p.min_history,
+                "max_signal_age_bars": p.max_signal_age_bars,
+                "allow_short": s.allow_short,
+                "rebalance_every_bars": p.rebalance_every_bars,
+                "rebalance_band": s.rebalance_band,
+                "trade_start": trade_start,
+                "cvar_scenarios_path": cvar_scenarios_path if use_cvar else None,
+                "cvar_budget": r.cvar_budget if use_cvar else None,
+                "cvar_alpha": r.cvar_alpha,
+            },
+        )
+    ]
+
+
 def risk_strategy_fields(
     cfg: ExperimentConfig, payoff_ratio: float, cvar_scenarios_path: str | None
 ) -> dict[str, object]:
@@ -567,6 +614,7 @@ def ml_run(
     payoff_ratio: float = 1.0,
     cvar_scenarios_path: str | None = None,
     events_dir: str | None = None,
+    returns_path: str | None = None,
 ) -> BacktestRunConfig:
     """Return a test-window run of the whole chain: FeatureActor → RegimeActor → SignalActor → MLStrategy.
 
@@ -587,7 +635,11 @@ def ml_run(
             equity_recorder_config(cfg, equity_path),
             *event_recorder_configs(cfg, events_dir),
         ],
-        strategies=ml_strategy_configs(cfg, trade_start, payoff_ratio, cvar_scenarios_path),
+        strategies=(
+            portfolio_strategy_configs(cfg, trade_start, returns_path or "", cvar_scenarios_path)
+            if cfg.strategy.kind == "portfolio"
+            else ml_strategy_configs(cfg, trade_start, payoff_ratio, cvar_scenarios_path)
+        ),
         extra_data=[*market_event_configs(cfg, catalog), *alt_data_configs(cfg, catalog)],
     )
 

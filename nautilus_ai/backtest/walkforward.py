@@ -49,6 +49,7 @@ from nautilus_ai.learning.train_staged import fit_staged
 from nautilus_ai.risk.gate import CvarBudget
 from nautilus_ai.risk.kelly import PayoffEstimate, estimate_payoff_ratio
 from nautilus_ai.risk.montecarlo import block_bootstrap_scenarios
+from nautilus_ai.strategies.portfolio_strategy import save_returns
 
 Progress = Callable[[str, int, int], None]
 
@@ -271,6 +272,13 @@ def _run(
         payoff = (
             training_payoff_ratio(scores, fold_frame, fold) if cfg.risk.sizing == "kelly_volatility" else None
         )
+        returns_path = None
+        if cfg.strategy.kind == "portfolio":
+            returns_path = str(
+                save_returns(
+                    training_returns(closes, fold), work_dir / f"fold{fold.index:03d}-train-returns.parquet"
+                )
+            )
         cvar_path = None
         if cfg.risk.cvar_budget is not None:
             cvar_path = str(
@@ -320,6 +328,7 @@ def _run(
                     payoff_ratio=payoff.payoff_ratio if payoff is not None else 1.0,
                     cvar_scenarios_path=cvar_path,
                     events_dir=str(work_dir / f"fold{fold.index:03d}-events"),
+                    returns_path=returns_path,
                 ),
                 ml_equity,
             )
@@ -400,11 +409,17 @@ def training_payoff_ratio(scores: pd.DataFrame, frame: pd.DataFrame, fold: Fold)
     return estimate_payoff_ratio(direction[traded] * fwd[traded])
 
 
+def training_returns(closes: dict[str, pd.Series], fold: Fold) -> pd.DataFrame:
+    """Return the instruments' one-bar close-to-close returns inside the fold's training window."""
+    prices = pd.DataFrame(closes).sort_index()
+    window = prices[(prices.index >= fold.train_start) & (prices.index < fold.train_end)]
+    return window.pct_change().iloc[1:].fillna(0.0)
+
+
 def training_cvar_scenarios(cfg: ExperimentConfig, closes: dict[str, pd.Series], fold: Fold) -> CvarBudget:
     """Return the fold's CVaR budget over block-bootstrap scenarios of its training-window returns."""
     prices = pd.DataFrame(closes).sort_index()
-    window = prices[(prices.index >= fold.train_start) & (prices.index < fold.train_end)]
-    returns = window.pct_change().iloc[1:].fillna(0.0)
+    returns = training_returns(closes, fold)
     if len(returns) < 20:
         raise DataError(f"fold {fold.index}: {len(returns)} training returns are too few for CVaR scenarios")
     r = cfg.risk
