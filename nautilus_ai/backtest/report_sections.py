@@ -49,7 +49,7 @@ def stages_section(folds: Sequence[Mapping[str, Any]]) -> Section:
                 continue
             rows.append(
                 [
-                    _esc(fold.get("fold", "")),
+                    _esc(fold.get("index", fold.get("fold", ""))),
                     _esc(label),
                     _num(stage.get("accuracy")),
                     _num(stage.get("mcc")),
