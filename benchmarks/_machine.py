@@ -1,5 +1,6 @@
 """What every benchmark prints about the machine it ran on, and its progress log."""
 
+import os
 import platform
 import sys
 import time
@@ -20,3 +21,21 @@ def cpu_model() -> str:
 def log(message: str) -> None:
     """Print a timestamped progress line on stderr."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def machine_info() -> dict[str, str]:
+    """Return the machine and the core software versions every benchmark reports."""
+    import nautilus_trader
+
+    try:
+        ram_text = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB"
+    except (ValueError, OSError):
+        ram_text = "?"
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": cpu_model(),
+        "ram": ram_text,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "nautilus_trader": nautilus_trader.__version__,
+    }

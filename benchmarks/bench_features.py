@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -41,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from _machine import cpu_model  # noqa: E402
+from _machine import machine_info  # noqa: E402
 
 from nautilus_ai import test_kit  # noqa: E402
 from nautilus_ai.indicators.feature_spec import FeatureSpec  # noqa: E402
@@ -353,23 +352,7 @@ def log(message: str) -> None:
 
 
 def machine() -> dict[str, str]:
-    import nautilus_trader
-
-    cpu = cpu_model()
-    try:
-        ram_text = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB"
-    except (ValueError, OSError):
-        ram_text = "?"
-    return {
-        "cores": str(os.cpu_count()),
-        "cpu": cpu,
-        "ram": ram_text,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "nautilus_trader": nautilus_trader.__version__,
-        "pandas": pd.__version__,
-        "numpy": np.__version__,
-    }
+    return {**machine_info(), "pandas": pd.__version__, "numpy": np.__version__}
 
 
 def run_case(case: str, dataset: str) -> dict:

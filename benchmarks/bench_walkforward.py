@@ -25,7 +25,6 @@ post is printed beside it. Finally one full ``run_walkforward`` on ``configs/dem
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -37,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # so that "benchmarks.bench_walkforward:NoOpStrategy" imports by path
     sys.path.insert(0, str(REPO))
 
-from _machine import cpu_model  # noqa: E402
+from _machine import machine_info  # noqa: E402
 from nautilus_trader.config import ImportableStrategyConfig, StrategyConfig  # noqa: E402
 from nautilus_trader.model.data import Bar, BarType  # noqa: E402
 from nautilus_trader.trading.strategy import Strategy  # noqa: E402
@@ -184,23 +183,8 @@ def log(message: str) -> None:
 
 def machine() -> dict[str, str]:
     import lightgbm
-    import nautilus_trader
 
-    cpu = cpu_model()
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        ram_text = f"{ram:.1f} GiB"
-    except (ValueError, OSError):
-        ram_text = "?"
-    return {
-        "cores": str(os.cpu_count()),
-        "cpu": cpu,
-        "ram": ram_text,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "nautilus_trader": nautilus_trader.__version__,
-        "lightgbm": lightgbm.__version__,
-    }
+    return {**machine_info(), "lightgbm": lightgbm.__version__}
 
 
 def ingest(catalog: Path) -> None:

@@ -7,9 +7,7 @@ single file. All user-provided text is HTML-escaped.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -17,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from nautilus_ai.backtest.metrics import drawdown_series
 from nautilus_ai.catalog.atomic import atomic_write_text
+from nautilus_ai.learning.explain_plots import figure_to_data_uri
 
 __all__ = ["METRIC_LABELS", "write_report"]
 
@@ -170,13 +168,6 @@ def _timestamp(value: Any) -> pd.Timestamp | None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _figure_to_data_uri(fig: Figure) -> str:
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def _normalized(series: pd.Series) -> pd.Series:
     s = series.astype(float).dropna()
     if s.empty or s.iloc[0] == 0:
@@ -246,7 +237,7 @@ def _equity_plot(equity: pd.Series, benchmark: pd.Series | None, boundaries: Seq
     bench = _normalized(benchmark) if benchmark is not None else None
     _plot_lines(ax, _normalized(equity), bench, boundaries)
     ax.axhline(1.0, color="#1d2430", lw=0.6, alpha=0.5)
-    return _figure_to_data_uri(fig)
+    return figure_to_data_uri(fig)
 
 
 def _drawdown_plot(equity: pd.Series, benchmark: pd.Series | None, boundaries: Sequence[pd.Timestamp]) -> str:
@@ -258,7 +249,7 @@ def _drawdown_plot(equity: pd.Series, benchmark: pd.Series | None, boundaries: S
         ax.fill_between(
             _to_naive_utc(strat.index), strat.to_numpy(), 0.0, color=_STRATEGY_COLOR, alpha=0.15, linewidth=0
         )
-    return _figure_to_data_uri(fig)
+    return figure_to_data_uri(fig)
 
 
 # --------------------------------------------------------------------------------------------------
