@@ -4,7 +4,9 @@ The flow of one signal::
 
     ModelSignal -> weight (volatility target, or fractional Kelly combined with it)
                 -> target quantity -> OrderIntent (rebalance band)
-                -> submit_intent: RiskGate (state, limits, CVaR) -> orders (market, or bracket with stops)
+                -> submit_intent: RiskGate (state, limits, CVaR)
+                -> router: order-type selector (market, limit, TWAP, VWAP, iceberg) -> orders
+                   (bracket entries with stops when configured)
 
 :meth:`MLStrategy.submit_intent` is the one place orders are built, and it builds none without a
 RiskGate decision; every decision is logged, kept in :attr:`MLStrategy.decisions` and published on the
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 from nautilus_trader.config import StrategyConfig
@@ -26,13 +28,15 @@ from nautilus_trader.indicators import AverageTrueRange
 from nautilus_trader.indicators.averages import MovingAverageType
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce, TrailingOffsetType
-from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.identifiers import ExecAlgorithmId, InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.orders import Order
 from nautilus_trader.trading.strategy import Strategy
 
 from nautilus_ai.catalog.types import ModelSignal, RiskDecisionEvent, topic_data_type
 from nautilus_ai.errors import ConfigError
+from nautilus_ai.execution.router import BarLiquidity, OrderPlan, RouterConfig, route_order
+from nautilus_ai.execution.selector import SelectorConfig
 from nautilus_ai.indicators.realized_volatility import RealizedVolatility
 from nautilus_ai.risk.gate import BookSnapshot, GateDecision
 from nautilus_ai.risk.portfolio import InstrumentRules
@@ -50,6 +54,7 @@ from nautilus_ai.strategies.equity import account_equity
 
 SizingRule = Literal["volatility", "kelly_volatility"]
 StopsRule = Literal["none", "atr", "atr_trailing"]
+ExecutionRule = Literal["selector", "market"]
 
 
 class MLStrategyConfig(StrategyConfig, frozen=True):
@@ -110,6 +115,25 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
         ATR multipliers of the stop-loss and the take-profit.
     trail_atr_multiple : float, optional
         ATR multiplier of the trailing distance (default: ``stop_atr_multiple``).
+    execution : {"selector", "market"}
+        ``"selector"``: every entry goes through the order-type selector and the execution algorithms
+        (:mod:`nautilus_ai.execution.router`); ``"market"``: plain market orders (the always-market
+        baseline of the execution benchmark).
+    selector : dict, optional
+        Thresholds of :class:`~nautilus_ai.execution.selector.SelectorConfig` (defaults otherwise;
+        ``bar_seconds`` and ``lot`` come from the bar type and the instrument).
+    signal_horizon_bars : int
+        Bars over which a signal pays (the label horizon): the urgency and the schedules' horizon.
+    liquidity_window : int
+        Bars of the liquidity estimate on bar data (:class:`~nautilus_ai.execution.router.BarLiquidity`).
+    assumed_spread_bps : float
+        Quoted spread assumed on bar data.
+    depth_bar_fraction : float
+        Visible depth per side assumed on bar data, as a fraction of a typical bar's volume.
+    algorithms : tuple of str
+        The execution algorithms registered in the node (a choice of another kind is worked by TWAP).
+    on_horizon_end : {"finish", "cancel"}
+        What the algorithms do with a residual at the end of their horizon.
 
     """
 
@@ -137,6 +161,14 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
     stop_atr_multiple: float = 2.0
     target_atr_multiple: float = 3.0
     trail_atr_multiple: float | None = None
+    execution: ExecutionRule = "market"
+    selector: dict[str, float] | None = None
+    signal_horizon_bars: int = 1
+    liquidity_window: int = 20
+    assumed_spread_bps: float = 1.0
+    depth_bar_fraction: float = 0.1
+    algorithms: tuple[str, ...] = ("twap", "vwap", "iceberg")
+    on_horizon_end: str = "finish"
 
 
 def _positive_or_inf(name: str, value: float | None) -> float:
@@ -172,6 +204,26 @@ def check_risk_config(config: MLStrategyConfig) -> None:
         )
     if config.cvar_budget is not None and not config.cvar_budget > 0.0:
         raise ConfigError(f"MLStrategyConfig.cvar_budget must be positive, was {config.cvar_budget}")
+    if config.execution not in ("selector", "market"):
+        raise ConfigError(
+            f"MLStrategyConfig.execution must be 'selector' or 'market', was {config.execution!r}"
+        )
+
+
+def router_config(config: MLStrategyConfig, lot: float) -> RouterConfig:
+    """Return the router configuration of ``config`` for an instrument of size increment ``lot``."""
+    values: dict[str, Any] = dict(config.selector or {})
+    unknown = set(values) - set(SelectorConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"MLStrategyConfig.selector: unknown thresholds {sorted(unknown)}")
+    values["bar_seconds"] = config.bar_type.spec.timedelta.total_seconds()
+    values["lot"] = lot
+    return RouterConfig(
+        selector=SelectorConfig(**values),
+        signal_horizon_bars=config.signal_horizon_bars,
+        algorithms=tuple(config.algorithms),
+        on_horizon_end=config.on_horizon_end,  # type: ignore[arg-type]
+    )
 
 
 class MLStrategy(Strategy):
@@ -216,6 +268,15 @@ class MLStrategy(Strategy):
             cvar_alpha=config.cvar_alpha,
         )
         self._state_listener = gated_orders.GateStateListener(self.gate)
+        self.liquidity = BarLiquidity(
+            config.liquidity_window,
+            config.assumed_spread_bps,
+            config.depth_bar_fraction,
+            config.bar_type.spec.timedelta.total_seconds(),
+        )
+        self.router: RouterConfig | None = None
+        self.plans: list[tuple[int, OrderPlan]] = []
+        self._confidence = 0.5
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -226,6 +287,8 @@ class MLStrategy(Strategy):
             self.log.error(f"No instrument {self.config.instrument_id} in the cache")
             self.stop()
             return
+        if self.config.execution == "selector":
+            self.router = router_config(self.config, self.instrument.size_increment.as_double())
         self.register_indicator_for_bars(self.config.bar_type, self._rvol)
         if self.config.stops != "none":
             self.register_indicator_for_bars(self.config.bar_type, self._atr)
@@ -236,8 +299,9 @@ class MLStrategy(Strategy):
         self._state_listener.subscribe(self.msgbus)
 
     def on_bar(self, bar: Bar) -> None:
-        """Remember the last close (the price used for sizing)."""
+        """Remember the last close (the price used for sizing) and update the bar liquidity estimate."""
         self._last_close = bar.close.as_double()
+        self.liquidity.update(self._last_close, bar.volume.as_double(), bar.ts_init)
 
     def on_stop(self) -> None:
         """Cancel the bracket legs and close the position at the end of the run, unless HALTED."""
@@ -258,6 +322,7 @@ class MLStrategy(Strategy):
         self.intents.clear()
         self.decisions.clear()
         self.decision_events.clear()
+        self.plans.clear()
 
     # -- signals to intents ---------------------------------------------------------------------------
 
@@ -298,6 +363,7 @@ class MLStrategy(Strategy):
         equity = account_equity(self.portfolio, self.config.instrument_id.venue)
         if not (math.isfinite(equity) and equity > 0.0):
             return
+        self._confidence = data.confidence
         weight = self.target_weight(data, direction, equity)
         lot = self.instrument.size_increment.as_double()
         target = target_quantity(
@@ -335,7 +401,7 @@ class MLStrategy(Strategy):
         approved = decision.intent
         side = OrderSide.BUY if approved.side == "BUY" else OrderSide.SELL
         if self.config.stops == "none":
-            self._submit_market(side, approved.quantity, reduce_only=False)
+            self._submit_entry(side, approved.quantity, reduce_only=False)
         else:
             self._submit_with_stops(side, approved.quantity)
         return decision
@@ -356,6 +422,60 @@ class MLStrategy(Strategy):
             time_in_force=TimeInForce.GTC,
             reduce_only=reduce_only,
         )
+        self.submit_order(order)
+
+    def plan(self, side: OrderSide, quantity: float) -> OrderPlan | None:
+        """Return the router's plan for an entry, None for a plain market order.
+
+        None when execution is ``"market"`` or the liquidity estimate is not ready yet (the first
+        ``liquidity_window`` bars).
+        """
+        if self.router is None:
+            return None
+        state = self.liquidity.state()
+        if state is None:
+            return None
+        bid, ask = self.liquidity.touch()
+        side_name = "BUY" if side == OrderSide.BUY else "SELL"
+        plan = route_order(
+            quantity, side_name, state, self._confidence, bid, ask, self.clock.timestamp_ns(), self.router
+        )
+        self.plans.append((self.clock.timestamp_ns(), plan))
+        self.log.info(f"Route {side_name} {quantity:g}: {plan.choice.kind} ({plan.choice.reason})")
+        return plan
+
+    def _submit_entry(self, side: OrderSide, quantity: float, reduce_only: bool) -> None:
+        """Submit an order that opens or adds exposure the way the router chooses (market otherwise)."""
+        assert self.instrument is not None
+        plan = None if reduce_only else self.plan(side, quantity)
+        if plan is None or (plan.order_type == "MARKET" and plan.exec_algorithm_id is None):
+            self._submit_market(side, quantity, reduce_only)
+            return
+        qty = self.instrument.make_qty(quantity)
+        algorithm = ExecAlgorithmId(plan.exec_algorithm_id) if plan.exec_algorithm_id else None
+        if plan.order_type == "MARKET":
+            order = self.order_factory.market(
+                instrument_id=self.config.instrument_id,
+                order_side=side,
+                quantity=qty,
+                time_in_force=TimeInForce.GTC,
+                exec_algorithm_id=algorithm,
+                exec_algorithm_params=plan.exec_algorithm_params,
+            )
+        else:
+            assert plan.limit_price is not None
+            expire = plan.expire_ns if algorithm is None else None
+            gtd = expire is not None
+            order = self.order_factory.limit(
+                instrument_id=self.config.instrument_id,
+                order_side=side,
+                quantity=qty,
+                price=self.instrument.make_price(plan.limit_price),
+                time_in_force=TimeInForce.GTD if gtd else TimeInForce.GTC,
+                expire_time=pd.Timestamp(expire, tz="UTC").to_pydatetime() if expire is not None else None,
+                exec_algorithm_id=algorithm,
+                exec_algorithm_params=plan.exec_algorithm_params,
+            )
         self.submit_order(order)
 
     # -- stops and targets ----------------------------------------------------------------------------
@@ -390,7 +510,7 @@ class MLStrategy(Strategy):
             if target != 0.0:
                 self._submit_bracket(side, abs(target))
             return
-        self._submit_market(side, quantity, reduce_only=abs(target) < abs(current))
+        self._submit_entry(side, quantity, reduce_only=abs(target) < abs(current))
         for leg in legs:
             self.modify_order(leg, quantity=self.instrument.make_qty(abs(target)))
         if not legs:
@@ -412,11 +532,11 @@ class MLStrategy(Strategy):
         prices = atr_bracket(
             sign, reference, atr, self.config.stop_atr_multiple, self.config.target_atr_multiple, tick
         )
-        kwargs: dict[str, object] = {}
+        kwargs: dict[str, object] = self._entry_kwargs(side, quantity)
         if self.config.stops == "atr_trailing":
             trail = self.config.trail_atr_multiple or self.config.stop_atr_multiple
             offset = self.instrument.make_price(trail * atr).as_decimal()
-            kwargs = {
+            kwargs |= {
                 "sl_order_type": OrderType.TRAILING_STOP_MARKET,
                 "sl_trailing_offset": Decimal(max(offset, self.instrument.price_increment.as_decimal())),
                 "sl_trailing_offset_type": TrailingOffsetType.PRICE,
@@ -431,6 +551,25 @@ class MLStrategy(Strategy):
             **kwargs,
         )
         self.submit_order_list(bracket)
+
+    def _entry_kwargs(self, side: OrderSide, quantity: float) -> dict[str, object]:
+        """Return the bracket's entry arguments for the router's plan (a market entry otherwise)."""
+        assert self.instrument is not None
+        plan = self.plan(side, quantity)
+        if plan is None:
+            return {}
+        kwargs: dict[str, object] = {}
+        if plan.order_type == "LIMIT":
+            assert plan.limit_price is not None
+            kwargs["entry_order_type"] = OrderType.LIMIT
+            kwargs["entry_price"] = self.instrument.make_price(plan.limit_price)
+            if plan.expire_ns is not None and plan.exec_algorithm_id is None:
+                kwargs["time_in_force"] = TimeInForce.GTD
+                kwargs["expire_time"] = pd.Timestamp(plan.expire_ns, tz="UTC").to_pydatetime()
+        if plan.exec_algorithm_id is not None:
+            kwargs["entry_exec_algorithm_id"] = ExecAlgorithmId(plan.exec_algorithm_id)
+            kwargs["entry_exec_algorithm_params"] = plan.exec_algorithm_params
+        return kwargs
 
     # -- book snapshot --------------------------------------------------------------------------------
 
