@@ -636,3 +636,9 @@ def benchmark_stocknet(
                 )
     out.print(table)
     out.print(f"always-up baseline {result.up_share_test:.2%}; StockNet paper: 58.23% accuracy, MCC 0.0808")
+
+
+# Commands defined in their own modules (they import the helpers above).
+from nautilus_ai.cli_lookahead import lookahead  # noqa: E402
+
+backtest_app.command("lookahead")(lookahead)
