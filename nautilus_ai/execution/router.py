@@ -126,10 +126,21 @@ def join_touch_price(side: str, bid: float, ask: float, offset_bps: float) -> fl
 
 
 def algorithm_params(choice: ExecutionChoice, on_horizon_end: str) -> dict[str, str]:
-    """Return the ExecAlgorithm parameters of a schedule or iceberg choice, as strings."""
-    params: dict[str, Any] = dict(choice.params)
-    params["on_horizon_end"] = on_horizon_end
-    params.pop("expire_bars", None)
+    """Return the ExecAlgorithm parameters of a schedule or iceberg choice, as strings.
+
+    The selector's parameters are renamed to those of :mod:`nautilus_ai.execution.algorithms`:
+    ``horizon_secs``, ``interval_secs`` and ``participation_cap`` pass through, ``display_quantity``
+    becomes the iceberg's ``display_qty`` (priced at the parent's limit: ``price_mode="fixed"``), and
+    ``on_horizon_end`` is added.
+    """
+    selector = choice.params
+    params: dict[str, Any] = {"on_horizon_end": on_horizon_end}
+    for key in ("horizon_secs", "interval_secs", "participation_cap"):
+        if key in selector:
+            params[key] = selector[key]
+    if "display_quantity" in selector:
+        params["display_qty"] = selector["display_quantity"]
+        params["price_mode"] = "fixed"
     return {key: str(value) for key, value in params.items()}
 
 

@@ -62,7 +62,7 @@ def test_large_urgent_order_is_worked_by_twap_with_string_params():
     assert plan.order_type == "MARKET" and plan.exec_algorithm_id == "TWAP"
     params = plan.exec_algorithm_params
     assert params is not None and all(isinstance(v, str) for v in params.values())
-    assert float(params["horizon_secs"]) == float(params["horizon_bars"]) * 60.0
+    assert float(params["horizon_secs"]) == plan.choice.params["horizon_bars"] * 60.0
     assert params["on_horizon_end"] == "finish"
 
 
@@ -72,7 +72,7 @@ def test_large_patient_order_rests_as_an_iceberg_limit():
     assert plan.order_type == "LIMIT" and plan.exec_algorithm_id == "ICEBERG"
     assert plan.limit_price == pytest.approx(99.9)
     params = plan.exec_algorithm_params
-    assert params is not None and float(params["display_quantity"]) <= 300.0
+    assert params is not None and float(params["display_qty"]) <= 300.0 and params["price_mode"] == "fixed"
     assert float(params["horizon_secs"]) == 20 * 60.0
 
 
