@@ -642,3 +642,6 @@ def benchmark_stocknet(
 from nautilus_ai.cli_lookahead import lookahead  # noqa: E402
 
 backtest_app.command("lookahead")(lookahead)
+from nautilus_ai.cli_scenarios import scenarios as _scenarios  # noqa: E402
+
+backtest_app.command("scenarios")(_scenarios)
