@@ -153,6 +153,7 @@ def route_order(
     ask: float,
     now_ns: int,
     config: RouterConfig,
+    horizon_bars: int | None = None,
 ) -> OrderPlan:
     """Return the order plan for an approved intent of ``quantity`` on ``side``.
 
@@ -172,6 +173,9 @@ def route_order(
         The clock's time, for the expiry of resting orders.
     config : RouterConfig
         The routing configuration.
+    horizon_bars : int, optional
+        The signal's own horizon (``ModelSignal.horizon_bars``); ``config.signal_horizon_bars`` when
+        omitted.
 
     Returns
     -------
@@ -179,17 +183,14 @@ def route_order(
         The order to submit.
 
     """
-    urgency = urgency_from_signal(
-        min(max(confidence, 0.0), 1.0), config.signal_horizon_bars, config.reference_horizon_bars
-    )
-    choice = select_order_type(
-        quantity, side, liquidity, urgency, config.signal_horizon_bars, config.selector
-    )
+    horizon = config.signal_horizon_bars if horizon_bars is None else max(int(horizon_bars), 1)
+    urgency = urgency_from_signal(min(max(confidence, 0.0), 1.0), horizon, config.reference_horizon_bars)
+    choice = select_order_type(quantity, side, liquidity, urgency, horizon, config.selector)
     if choice.kind == "market":
         return OrderPlan(choice, "MARKET")
     if choice.kind == "limit":
         price = join_touch_price(side, bid, ask, float(choice.params.get("price_offset_bps", 0.0)))
-        expire_bars = int(choice.params.get("expire_bars", config.signal_horizon_bars))
+        expire_bars = int(choice.params.get("expire_bars", horizon))
         expire_ns = now_ns + int(expire_bars * config.selector.bar_seconds * 1e9)
         return OrderPlan(choice, "LIMIT", limit_price=price, expire_ns=expire_ns)
     kind = choice.kind
@@ -208,7 +209,7 @@ def route_order(
     params = algorithm_params(choice, config.on_horizon_end)
     if kind == "iceberg":
         price = join_touch_price(side, bid, ask, float(choice.params.get("price_offset_bps", 0.0)))
-        expire_bars = int(choice.params.get("expire_bars", config.signal_horizon_bars))
+        expire_bars = int(choice.params.get("expire_bars", horizon))
         params["horizon_secs"] = str(expire_bars * config.selector.bar_seconds)
         return OrderPlan(
             choice, "LIMIT", limit_price=price, exec_algorithm_id="ICEBERG", exec_algorithm_params=params

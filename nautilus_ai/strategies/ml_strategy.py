@@ -35,6 +35,8 @@ from nautilus_trader.trading.strategy import Strategy
 
 from nautilus_ai.catalog.types import ModelSignal, RiskDecisionEvent, topic_data_type
 from nautilus_ai.errors import ConfigError
+from nautilus_ai.execution.liquidity import LiquidityState
+from nautilus_ai.execution.liquidity_data import LiquidityView
 from nautilus_ai.execution.router import BarLiquidity, OrderPlan, RouterConfig, route_order
 from nautilus_ai.execution.selector import SelectorConfig
 from nautilus_ai.indicators.realized_volatility import RealizedVolatility
@@ -55,6 +57,7 @@ from nautilus_ai.strategies.equity import account_equity
 SizingRule = Literal["volatility", "kelly_volatility"]
 StopsRule = Literal["none", "atr", "atr_trailing"]
 ExecutionRule = Literal["selector", "market"]
+LiquiditySource = Literal["bars", "analyzer"]
 
 
 class MLStrategyConfig(StrategyConfig, frozen=True):
@@ -123,7 +126,12 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
         Thresholds of :class:`~nautilus_ai.execution.selector.SelectorConfig` (defaults otherwise;
         ``bar_seconds`` and ``lot`` come from the bar type and the instrument).
     signal_horizon_bars : int
-        Bars over which a signal pays (the label horizon): the urgency and the schedules' horizon.
+        Bars over which a signal pays when the signal does not say (``ModelSignal.horizon_bars`` wins).
+    liquidity_source : {"bars", "analyzer"}
+        ``"analyzer"``: the latest :class:`~nautilus_ai.execution.liquidity.LiquidityState` the node's
+        :class:`~nautilus_ai.execution.analyzer.MicrostructureAnalyzer` published, with the cached book's
+        (else quote's) best bid and ask as the touch (the bar estimate until the first state arrives);
+        ``"bars"``: the estimate from bars.
     liquidity_window : int
         Bars of the liquidity estimate on bar data (:class:`~nautilus_ai.execution.router.BarLiquidity`).
     assumed_spread_bps : float
@@ -164,6 +172,7 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
     execution: ExecutionRule = "market"
     selector: dict[str, float] | None = None
     signal_horizon_bars: int = 1
+    liquidity_source: LiquiditySource = "bars"
     liquidity_window: int = 20
     assumed_spread_bps: float = 1.0
     depth_bar_fraction: float = 0.1
@@ -204,6 +213,10 @@ def check_risk_config(config: MLStrategyConfig) -> None:
         )
     if config.cvar_budget is not None and not config.cvar_budget > 0.0:
         raise ConfigError(f"MLStrategyConfig.cvar_budget must be positive, was {config.cvar_budget}")
+    if config.liquidity_source not in ("bars", "analyzer"):
+        raise ConfigError(
+            f"MLStrategyConfig.liquidity_source must be 'bars' or 'analyzer', was {config.liquidity_source!r}"
+        )
     if config.execution not in ("selector", "market"):
         raise ConfigError(
             f"MLStrategyConfig.execution must be 'selector' or 'market', was {config.execution!r}"
@@ -275,8 +288,10 @@ class MLStrategy(Strategy):
             config.bar_type.spec.timedelta.total_seconds(),
         )
         self.router: RouterConfig | None = None
+        self.liquidity_view: LiquidityView | None = None
         self.plans: list[tuple[int, OrderPlan]] = []
         self._confidence = 0.5
+        self._horizon: int | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -289,6 +304,8 @@ class MLStrategy(Strategy):
             return
         if self.config.execution == "selector":
             self.router = router_config(self.config, self.instrument.size_increment.as_double())
+            if self.config.liquidity_source == "analyzer":
+                self.liquidity_view = LiquidityView(self.msgbus, [self.config.instrument_id])
         self.register_indicator_for_bars(self.config.bar_type, self._rvol)
         if self.config.stops != "none":
             self.register_indicator_for_bars(self.config.bar_type, self._atr)
@@ -306,6 +323,9 @@ class MLStrategy(Strategy):
     def on_stop(self) -> None:
         """Cancel the bracket legs and close the position at the end of the run, unless HALTED."""
         self._state_listener.unsubscribe(self.msgbus)
+        if self.liquidity_view is not None:
+            self.liquidity_view.close()
+            self.liquidity_view = None
         if self.instrument is None:
             return
         if self.gate.state == GateState.HALTED:
@@ -364,6 +384,7 @@ class MLStrategy(Strategy):
         if not (math.isfinite(equity) and equity > 0.0):
             return
         self._confidence = data.confidence
+        self._horizon = data.horizon_bars
         weight = self.target_weight(data, direction, equity)
         lot = self.instrument.size_increment.as_double()
         target = target_quantity(
@@ -432,17 +453,46 @@ class MLStrategy(Strategy):
         """
         if self.router is None:
             return None
-        state = self.liquidity.state()
+        state, (bid, ask) = self._liquidity()
         if state is None:
             return None
-        bid, ask = self.liquidity.touch()
         side_name = "BUY" if side == OrderSide.BUY else "SELL"
         plan = route_order(
-            quantity, side_name, state, self._confidence, bid, ask, self.clock.timestamp_ns(), self.router
+            quantity,
+            side_name,
+            state,
+            self._confidence,
+            bid,
+            ask,
+            self.clock.timestamp_ns(),
+            self.router,
+            self._horizon,
         )
         self.plans.append((self.clock.timestamp_ns(), plan))
         self.log.info(f"Route {side_name} {quantity:g}: {plan.choice.kind} ({plan.choice.reason})")
         return plan
+
+    def _liquidity(self) -> tuple[LiquidityState | None, tuple[float, float]]:
+        """Return the liquidity state and the touch: the analyzer's when it has one, else the bars'."""
+        if self.liquidity_view is not None:
+            state = self.liquidity_view.latest(self.config.instrument_id)
+            touch = self._touch()
+            if state is not None and touch is not None:
+                return state, touch
+        return self.liquidity.state(), self.liquidity.touch()
+
+    def _touch(self) -> tuple[float, float] | None:
+        """Return the best bid and ask from the cached order book, else the last quote (None if neither)."""
+        iid = self.config.instrument_id
+        book = self.cache.order_book(iid)
+        if book is not None:
+            bid, ask = book.best_bid_price(), book.best_ask_price()
+            if bid is not None and ask is not None:
+                return bid.as_double(), ask.as_double()
+        quote = self.cache.quote_tick(iid)
+        if quote is not None:
+            return quote.bid_price.as_double(), quote.ask_price.as_double()
+        return None
 
     def _submit_entry(self, side: OrderSide, quantity: float, reduce_only: bool) -> None:
         """Submit an order that opens or adds exposure the way the router chooses (market otherwise)."""

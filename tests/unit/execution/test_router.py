@@ -136,3 +136,10 @@ def test_bar_liquidity_rejects_bad_bars_and_config():
         BarLiquidity(window=1)
     with pytest.raises(DataError, match="bar"):
         BarLiquidity().update(math.nan, 10.0, 0)
+
+
+def test_the_signal_horizon_overrides_the_configured_one():
+    patient = route_order(3_000.0, "SELL", state(), 0.95, 99.9, 100.1, NOW, CONFIG)
+    urgent = route_order(3_000.0, "SELL", state(), 0.95, 99.9, 100.1, NOW, CONFIG, horizon_bars=1)
+    assert patient.choice.rule != "R5"
+    assert urgent.choice.rule == "R5" and urgent.exec_algorithm_id == "TWAP"
