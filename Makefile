@@ -8,7 +8,7 @@ DEMO_OUT ?= runs
 DEMO_CATALOG ?= $(DEMO_OUT)/catalog
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint bench clean
+.PHONY: help setup browser demo test lint bench clean
 
 help: ## Show the targets and what each does
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ demo: setup ## Ingest the bundled real data and run the walk-forward demo; print
 	$(BIN)/nautilus-ai catalog ingest data/bars_daily data/bars_intraday --instruments data/instruments.toml --catalog $(DEMO_CATALOG) --update-instruments
 	$(BIN)/nautilus-ai backtest walkforward --config configs/demo.toml --catalog $(DEMO_CATALOG) --out $(DEMO_OUT)
 
-test: setup ## Run the whole test suite (unit, integration, acceptance)
+browser: ## Install headless Chromium + chromedriver if missing (for the report's browser test)
+	@scripts/ensure-chromium.sh
+
+test: setup browser ## Run the whole test suite (unit, integration, acceptance)
 	$(PY) -m pytest
 
 lint: setup ## ruff (lint + format check) and mypy

@@ -1,27 +1,56 @@
-"""Self-contained HTML report for a walk-forward backtest run.
+"""Self-contained HTML reports of a walk-forward backtest run.
 
-The page embeds its plots as base64 PNG ``data:`` URIs and its CSS inline, so it loads no external
-resource (no scripts, stylesheets, fonts or images from a URL) and can be archived or e-mailed as a
-single file. All user-provided text is HTML-escaped.
+:func:`write_run_report` reads a run folder (``metrics.json``, ``equity.parquet``, ``trades.parquet``,
+``regimes.parquet``, ``risk_decisions.parquet``, ``scenarios.parquet``, ``config.toml``) and writes
+``report.html`` -- interactive plotly charts with plotly.js inlined once, so the page opens with no
+network -- and the same charts as PNG files under ``png/``. Chart data comes from
+:mod:`nautilus_ai.backtest.report_plots`; the PNGs are drawn by :mod:`nautilus_ai.backtest.report_png`.
+
+:func:`write_report` is the earlier, script-free page (matplotlib PNG ``data:`` URIs and inline CSS,
+no scripts at all), written from in-memory arguments. All user-provided text is HTML-escaped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.io as pio
 from matplotlib.figure import Figure
+from plotly.offline import get_plotlyjs
 
+from nautilus_ai.backtest import report_sections
 from nautilus_ai.backtest.metrics import drawdown_series
+from nautilus_ai.backtest.metrics import periods_per_year as infer_periods_per_year
+from nautilus_ai.backtest.report_plots import (
+    CHART_IDS,
+    STRATEGY_COLUMN,
+    ReportFrames,
+    metrics_table,
+    prepare_report_frames,
+    report_figures,
+)
+from nautilus_ai.backtest.report_png import write_pngs
 from nautilus_ai.catalog.atomic import atomic_write_text
+from nautilus_ai.errors import DataError
 from nautilus_ai.learning.explain_plots import figure_to_data_uri
 
-__all__ = ["METRIC_LABELS", "write_report"]
+__all__ = [
+    "METRIC_LABELS",
+    "RunArtifacts",
+    "load_run",
+    "render_run_report",
+    "write_report",
+    "write_run_report",
+]
 
 #: Display order and labels for known metric keys; unknown keys are appended in insertion order.
 METRIC_LABELS: dict[str, str] = {
@@ -44,13 +73,19 @@ METRIC_LABELS: dict[str, str] = {
     "end_equity": "End equity",
     "start": "Start",
     "end": "End",
+    "psr": "Probabilistic Sharpe ratio (PSR)",
+    "dsr": "Deflated Sharpe ratio (DSR)",
+    "pbo": "Probability of backtest overfitting (PBO)",
+    "n_trials": "Trials (for DSR)",
 }
 
 _PERCENT_KEYS = frozenset({"total_return", "cagr", "volatility", "max_drawdown", "hit_rate"})
 _ONE_DECIMAL_KEYS = frozenset({"max_drawdown_duration_days", "periods_per_year"})
+_PROBABILITY_KEYS = frozenset({"psr", "dsr", "pbo"})
 _FOLD_METRIC_KEYS = ("total_return", "sharpe", "sortino", "max_drawdown", "cagr", "n_trades", "hit_rate")
 _FOLD_INFO_KEYS = (
     ("fold", "Fold"),
+    ("index", "Fold"),
     ("train_start", "Train start"),
     ("train_end", "Train end"),
     ("test_start", "Test start"),
@@ -117,6 +152,8 @@ def _format_value(key: str, value: Any) -> str:
             return f"{f * 100:.2f}%"
         if key in _ONE_DECIMAL_KEYS:
             return f"{f:,.1f}"
+        if key in _PROBABILITY_KEYS:
+            return f"{f:.3f}"
         if f.is_integer() and abs(f) >= 1000:
             return f"{f:,.0f}"
         if 0 < abs(f) < 0.01:
@@ -466,4 +503,299 @@ def write_report(
         sections=sections,
     )
     atomic_write_text(path, text)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# Run-folder report (plotly + PNG exports)
+# --------------------------------------------------------------------------------------------------
+
+_CHART_CAPTIONS = {
+    "equity": "Strategy and every baseline, each normalized to 1.0 at the start. Shaded bands: the "
+    "regime the RegimeActor published for the named instrument; triangles: buy and sell fills on "
+    "the strategy curve; dashed lines: fold test starts.",
+    "drawdown": "Drawdown from the running peak, in percent.",
+    "rolling_sharpe": "Annualized Sharpe ratio of the simple returns over a rolling window of about "
+    "three months of bars.",
+    "shap": "Stage-1 TreeSHAP attributions (log-odds): mean absolute value over each fold's test "
+    "window, averaged over the folds (a feature missing from a fold's top list counts 0).",
+    "scenarios": "Distribution of each metric over the simulated paths of every scenario kind.",
+}
+_CHART_TITLES = {
+    "equity": "Equity, regimes and fills",
+    "drawdown": "Drawdown",
+    "rolling_sharpe": "Rolling Sharpe ratio",
+    "shap": "SHAP summary (stage 1)",
+    "scenarios": "Scenario distributions",
+}
+_PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+_RUN_CSS = ".chart{min-height:260px}\nul.pngs{margin:0;padding-left:20px;font-size:.9em}\n"
+
+
+@dataclass(frozen=True)
+class RunArtifacts:
+    """The files of a walk-forward run folder, parsed.
+
+    Attributes
+    ----------
+    run_dir : Path
+        The run folder.
+    metrics : dict
+        ``metrics.json``.
+    equity : pd.DataFrame
+        ``equity.parquet`` indexed by ``ts``: ``strategy`` and one column per baseline.
+    trades, regimes, risk_decisions, scenarios : pd.DataFrame or None
+        The optional parquet files (``None`` when absent).
+    config_text : str or None
+        ``config.toml`` (``None`` when absent).
+    """
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    equity: pd.DataFrame
+    trades: pd.DataFrame | None
+    regimes: pd.DataFrame | None
+    risk_decisions: pd.DataFrame | None
+    scenarios: pd.DataFrame | None
+    config_text: str | None
+
+    @property
+    def folds(self) -> list[dict[str, Any]]:
+        """``metrics.json``'s per-fold list."""
+        return list(self.metrics.get("folds") or [])
+
+    @property
+    def periods_per_year(self) -> float:
+        """Bars per year: the strategy metrics' value, else inferred from the equity timestamps."""
+        value = (self.metrics.get("out_of_sample") or {}).get("periods_per_year")
+        if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+            return float(value)
+        if len(self.equity) >= 2:
+            return infer_periods_per_year(pd.DatetimeIndex(self.equity.index))
+        return 252.0
+
+
+def _read_optional_parquet(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise DataError(f"cannot read parquet: {exc}", file=str(path)) from exc
+
+
+def load_run(run_dir: Path) -> RunArtifacts:
+    """Read a walk-forward run folder.
+
+    ``metrics.json`` and ``equity.parquet`` are required; ``trades.parquet``, ``regimes.parquet``,
+    ``risk_decisions.parquet``, ``scenarios.parquet`` and ``config.toml`` are optional.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder ``<out>/<run_id>/``.
+
+    Returns
+    -------
+    RunArtifacts
+        The parsed files.
+
+    Raises
+    ------
+    DataError
+        If a required file is missing or unreadable, ``metrics.json`` is not a JSON object, or
+        ``equity.parquet`` lacks the ``ts`` or ``strategy`` column.
+    """
+    run_dir = Path(run_dir)
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.is_file():
+        raise DataError("missing: a run folder needs metrics.json", file=str(metrics_path))
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"not valid JSON: {exc}", file=str(metrics_path)) from exc
+    if not isinstance(metrics, dict):
+        raise DataError("expected a JSON object at the top level", file=str(metrics_path))
+    equity_path = run_dir / "equity.parquet"
+    equity = _read_optional_parquet(equity_path)
+    if equity is None:
+        raise DataError("missing: a run folder needs equity.parquet", file=str(equity_path))
+    for field in ("ts", STRATEGY_COLUMN):
+        if field not in equity.columns:
+            raise DataError(
+                f"expected columns 'ts', '{STRATEGY_COLUMN}' and baselines, got {list(equity.columns)}",
+                file=str(equity_path),
+                field=field,
+            )
+    equity = equity.set_index(pd.DatetimeIndex(equity["ts"], name="ts")).drop(columns="ts").sort_index()
+    config_path = run_dir / "config.toml"
+    return RunArtifacts(
+        run_dir=run_dir,
+        metrics=metrics,
+        equity=equity.astype(float),
+        trades=_read_optional_parquet(run_dir / "trades.parquet"),
+        regimes=_read_optional_parquet(run_dir / "regimes.parquet"),
+        risk_decisions=_read_optional_parquet(run_dir / "risk_decisions.parquet"),
+        scenarios=_read_optional_parquet(run_dir / "scenarios.parquet"),
+        config_text=config_path.read_text(encoding="utf-8") if config_path.is_file() else None,
+    )
+
+
+def _metrics_frame_table(table: pd.DataFrame) -> str:
+    if table.empty:
+        return '<p class="empty">No metrics.</p>'
+    head = "".join(f"<th>{_esc(c)}</th>" for c in table.columns)
+    rows = []
+    for key, values in table.iterrows():
+        label = METRIC_LABELS.get(str(key), str(key))
+        shown = [_display_info(v) if key in ("start", "end") else v for v in values]
+        cells = "".join(_cell(str(key), v) for v in shown)
+        rows.append(
+            f'<tr data-key="{_esc(key)}"><td>{_esc(label)}</td><td class="key">{_esc(key)}</td>{cells}</tr>'
+        )
+    return (
+        f'<div class="scroll"><table id="metrics-table"><thead><tr><th>Metric</th><th>Key</th>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _chart_section(name: str, figure: Any) -> str:
+    div = pio.to_html(
+        figure,
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=CHART_IDS[name],
+        config=_PLOTLY_CONFIG,
+        default_width="100%",
+    )
+    return (
+        f'<section><h2>{_esc(_CHART_TITLES[name])}</h2><figure class="chart">{div}'
+        f"<figcaption>{_esc(_CHART_CAPTIONS[name])}</figcaption></figure></section>"
+    )
+
+
+def _config_hash(text: str) -> str:
+    """Hash of the resolved config text, as :meth:`ExperimentConfig.config_hash` computes it."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _config_section(run: RunArtifacts) -> str:
+    if run.config_text is None:
+        return '<section><h2>Resolved configuration</h2><p class="empty">No config.toml.</p></section>'
+    digest = _config_hash(run.config_text)
+    recorded = run.metrics.get("config_hash")
+    note = f"sha256[:12] <code>{_esc(digest)}</code>"
+    if recorded and recorded != digest:
+        note += f" (metrics.json records <code>{_esc(recorded)}</code>: the config file was changed)"
+    return (
+        f'<section><h2>Resolved configuration</h2><p class="meta" id="config-hash">{note}</p>'
+        f"<pre>{_esc(run.config_text)}</pre></section>"
+    )
+
+
+def _extra_sections(run: RunArtifacts) -> list[tuple[str, str]]:
+    empty = pd.DataFrame({"ts": []})
+    return [
+        report_sections.stages_section(run.folds),
+        report_sections.calibration_section(run.folds),
+        report_sections.regimes_section(run.regimes if run.regimes is not None else empty),
+        report_sections.risk_section(run.risk_decisions if run.risk_decisions is not None else empty),
+    ]
+
+
+def render_run_report(run: RunArtifacts, frames: ReportFrames, title: str | None = None) -> str:
+    """Return the run report's HTML page (plotly.js inlined once, no external resource).
+
+    Parameters
+    ----------
+    run : RunArtifacts
+        The run folder's files (:func:`load_run`).
+    frames : ReportFrames
+        The prepared chart data (:func:`~nautilus_ai.backtest.report_plots.prepare_report_frames`).
+    title : str, optional
+        Page title; default ``"Walk-forward: <run_id>"``.
+
+    Returns
+    -------
+    str
+        The HTML document.
+    """
+    run_id = str(run.metrics.get("run_id") or run.run_dir.name)
+    title = title or f"Walk-forward: {run_id}"
+    equity = run.equity
+    span = ""
+    if len(equity):
+        span = f" &middot; {_esc(_format_value('start', equity.index[0]))} &rarr; "
+        span += _esc(_format_value("end", equity.index[-1]))
+    baselines = [c for c in equity.columns if c != STRATEGY_COLUMN]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(title)} — {_esc(run_id)}</title>",
+        f"<style>{_CSS}{_RUN_CSS}</style>",
+        f'<script type="text/javascript">{get_plotlyjs()}</script>',
+        "</head><body><main>",
+        f"<header><h1>{_esc(title)}</h1>",
+        f'<div class="meta">Run <code>{_esc(run_id)}</code>{span} &middot; {len(run.folds)} fold(s)'
+        f" &middot; baselines: {_esc(', '.join(baselines) or 'none')}</div></header>",
+    ]
+    for name, figure in report_figures(frames).items():
+        parts.append(_chart_section(name, figure))
+    parts += [
+        f"<section><h2>Metrics</h2>{_metrics_frame_table(metrics_table(run.metrics))}</section>",
+        f"<section><h2>Walk-forward folds</h2>{_folds_table(run.folds)}</section>",
+    ]
+    for section_title, section_html in _extra_sections(run):
+        parts.append(f"<section><h2>{_esc(section_title)}</h2>{section_html}</section>")
+    trades_html = _trades_table(run.trades)
+    if trades_html is not None:
+        parts.append(f"<section><h2>Last {_MAX_TRADES} trades</h2>{trades_html}</section>")
+    parts += [_config_section(run), "</main></body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+def write_run_report(run_dir: Path, *, title: str | None = None, png: bool = True) -> Path:
+    """Write ``report.html`` and the PNG exports of a walk-forward run folder.
+
+    The page holds interactive plotly charts -- equity of the strategy against every baseline
+    (normalized, with regime bands and trade markers), drawdown, rolling Sharpe ratio, SHAP summary
+    and scenario distributions (when ``scenarios.parquet`` exists) -- then the metrics table
+    (strategy and baselines, with PSR, DSR and PBO from ``overfitting`` when present), the per-fold
+    table, the signal-stage, calibration, regime and risk tables, the last 50 trades and the
+    resolved configuration with its hash. plotly.js is inlined once, so the file opens offline.
+    The same charts are drawn with matplotlib into ``<run_dir>/png/<chart>.png``.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run folder ``<out>/<run_id>/`` (see :func:`load_run` for the files it reads).
+    title : str, optional
+        Page title; default ``"Walk-forward: <run_id>"``.
+    png : bool, default True
+        Also write the PNG exports.
+
+    Returns
+    -------
+    Path
+        ``<run_dir>/report.html`` (written atomically).
+
+    Raises
+    ------
+    DataError
+        If a required file is missing or a file has the wrong shape.
+    """
+    run = load_run(run_dir)
+    frames = prepare_report_frames(
+        run.equity,
+        periods_per_year=run.periods_per_year,
+        folds=run.folds,
+        trades=run.trades,
+        regimes=run.regimes,
+        scenarios=run.scenarios,
+    )
+    if png:
+        write_pngs(frames, run.run_dir / "png")
+    path = run.run_dir / "report.html"
+    atomic_write_text(path, render_run_report(run, frames, title=title))
     return path

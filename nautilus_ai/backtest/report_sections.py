@@ -1,8 +1,9 @@
 """Walk-forward report sections for the signal engine and the risk layer.
 
 Each function returns ``(title, html)`` for :func:`~nautilus_ai.backtest.report.write_report`'s
-``sections``: the stage-by-stage out-of-sample metrics and calibration of every fold, the SHAP
-summary of stage 1, the regimes the RegimeActor published, and the decisions of the risk layer.
+``sections`` (:func:`~nautilus_ai.backtest.report.write_run_report` shows the tables too): the
+stage-by-stage out-of-sample metrics and calibration of every fold, the SHAP summary of stage 1,
+the regimes the RegimeActor published, and the decisions of the risk layer.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from nautilus_ai.backtest.report_plots import shap_summary
+from nautilus_ai.learning.explain_plots import figure_to_data_uri, importance_bar_figure
 
 Section = tuple[str, str]
 
@@ -92,12 +96,9 @@ def calibration_section(folds: Sequence[Mapping[str, Any]]) -> Section:
 
 def shap_section(folds: Sequence[Mapping[str, Any]]) -> Section:
     """Return the stage-1 SHAP summary: mean |SHAP| per feature over the folds' test windows."""
-    frames = [pd.Series(fold.get("shap_importance") or {}, dtype=float) for fold in folds]
-    frames = [f for f in frames if len(f)]
-    if not frames:
+    importance = shap_summary(folds)
+    if importance.empty:
         return "SHAP summary (stage 1)", '<p class="empty">No attributions.</p>'
-    importance = pd.concat(frames, axis=1).fillna(0.0).mean(axis=1).sort_values(ascending=False)
-    from nautilus_ai.learning.explain_plots import figure_to_data_uri, importance_bar_figure
 
     uri = figure_to_data_uri(
         importance_bar_figure(importance, title="Mean |SHAP| per feature (test windows)")
