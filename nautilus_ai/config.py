@@ -276,16 +276,85 @@ class RiskSection(_Section):
 
 
 class VenueSection(_Section):
-    """The simulated venue account."""
+    """The simulated venue account and its transaction costs.
+
+    Costs go through NautilusTrader's own models, set on every simulated venue
+    (``BacktestVenueConfig.fill_model`` / ``fee_model``), for the strategy and every baseline alike:
+
+    * a ``FillModel``: market fills slip one tick with probability ``prob_slippage``, resting limit
+      orders fill at their price with probability ``prob_fill_on_limit``; seeded from the
+      experiment's ``seed``, so a run is reproducible;
+    * a fee model: ``"instrument"`` charges each instrument's maker/taker fee on the fill notional
+      (``MakerTakerFeeModel``), ``"per_share"`` charges ``commission`` per unit filled
+      (``PerContractFeeModel``), ``"fixed"`` charges ``commission`` once per order
+      (``FixedFeeModel``). ``commissions`` overrides ``commission`` for named venues.
+
+    The defaults (no slippage, limit orders always fill, instrument fees) are NautilusTrader's own.
+    """
 
     starting_balance: float = Field(default=1_000_000.0, gt=0.0)
     currency: str = "USD"
     oms_type: Literal["NETTING", "HEDGING"] = "NETTING"
     account_type: Literal["MARGIN", "CASH"] = "MARGIN"
+    prob_fill_on_limit: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="Probability a limit order resting at the touch fills"
+    )
+    prob_slippage: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Probability a market fill slips one tick against the order"
+    )
+    fee_model: Literal["instrument", "per_share", "fixed"] = Field(
+        default="instrument", description="How commissions are charged (see the class docstring)"
+    )
+    commission: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Venue currency per unit (per_share) or per order (fixed); not used with 'instrument'",
+    )
+    commissions: dict[str, float] = Field(
+        default={}, description="Venue name -> commission, overriding `commission` for that venue"
+    )
+
+    @field_validator("commissions")
+    @classmethod
+    def _commissions_not_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        for venue, amount in value.items():
+            if not amount >= 0.0:
+                raise ValueError(f"commission of venue {venue!r} must be >= 0, was {amount}")
+        return value
+
+    @model_validator(mode="after")
+    def _commission_matches_fee_model(self) -> "VenueSection":
+        if self.fee_model == "instrument":
+            if self.commission is not None or self.commissions:
+                raise ValueError(
+                    "commission/commissions are set but fee_model is 'instrument' (which charges the "
+                    "instruments' maker/taker fees): set fee_model = 'per_share' or 'fixed', or drop them"
+                )
+            return self
+        if self.commission is None:
+            raise ValueError(f"fee_model {self.fee_model!r} needs a commission (venue currency)")
+        if self.fee_model == "fixed" and (
+            self.commission <= 0.0 or any(v <= 0.0 for v in self.commissions.values())
+        ):
+            raise ValueError("fee_model 'fixed' needs positive commissions (NautilusTrader's FixedFeeModel)")
+        return self
+
+    def commission_of(self, venue: str) -> float | None:
+        """Return the commission charged on ``venue`` (None with instrument fees)."""
+        if self.fee_model == "instrument":
+            return None
+        return self.commissions.get(venue, self.commission)
 
 
 class WalkForwardSection(_Section):
-    """The walk-forward windows."""
+    """The walk-forward windows, the embargo, the baselines and the overfitting statistics.
+
+    ``embargo_bars`` drops, on top of the purge, the training rows whose label ends within that
+    many bars of the test window's start. ``baselines`` run beside the model on every test window
+    with the same data, venue and costs (``ema_*`` configure the EMA crossover). ``n_trials``,
+    ``trial_sharpe_variance`` and ``pbo_splits`` feed the deflated Sharpe ratio and the
+    probability of backtest overfitting written to ``metrics.json`` (see docs/metrics.md).
+    """
 
     scheme: Literal["rolling", "anchored"] = "rolling"
     train: str = Field(default="730D", description="Training window length (pandas Timedelta string)")
@@ -296,6 +365,34 @@ class WalkForwardSection(_Section):
     runs_per_process: int = Field(
         default=8, ge=1, description="Backtests a worker process runs before it is replaced by a fresh one"
     )
+    embargo_bars: int = Field(
+        default=0,
+        ge=0,
+        description="Training rows whose label ends within this many bars of the test start are dropped too",
+    )
+    baselines: list[Literal["buy_and_hold", "ema_cross"]] = Field(
+        default=["buy_and_hold", "ema_cross"],
+        description="Baseline strategies backtested beside the model on every test window",
+    )
+    ema_fast: int = Field(default=20, ge=1, description="Fast EMA period of the ema_cross baseline (bars)")
+    ema_slow: int = Field(default=50, ge=2, description="Slow EMA period of the ema_cross baseline (bars)")
+    ema_allow_short: bool = Field(
+        default=False, description="ema_cross goes short when fast < slow (else it is flat)"
+    )
+    n_trials: int = Field(
+        default=1,
+        ge=1,
+        description="Strategy configurations tried before this one (the deflated Sharpe ratio's N)",
+    )
+    trial_sharpe_variance: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="Variance of the trials' annualized Sharpe ratios, when known (default: from the run's "
+        "candidates)",
+    )
+    pbo_splits: int = Field(
+        default=8, ge=2, description="Even number of CSCV blocks for the probability of backtest overfitting"
+    )
 
     @field_validator("train", "test", "step")
     @classmethod
@@ -303,6 +400,26 @@ class WalkForwardSection(_Section):
         if value is not None and pd.Timedelta(value) <= pd.Timedelta(0):
             raise ValueError(f"must be a positive duration, was {value!r}")
         return value
+
+    @field_validator("baselines")
+    @classmethod
+    def _baselines_unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"baselines are listed twice: {value}")
+        return value
+
+    @field_validator("pbo_splits")
+    @classmethod
+    def _pbo_splits_even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError(f"must be even (CSCV splits the blocks in halves), was {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _ema_periods_ordered(self) -> "WalkForwardSection":
+        if self.ema_fast >= self.ema_slow:
+            raise ValueError(f"ema_fast ({self.ema_fast}) must be shorter than ema_slow ({self.ema_slow})")
+        return self
 
 
 class ExperimentConfig(_Section):

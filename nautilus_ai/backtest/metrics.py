@@ -24,6 +24,12 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from nautilus_ai.backtest.overfitting import (
+    expected_maximum_sharpe,
+    probabilistic_sharpe_ratio,
+    probability_of_backtest_overfitting,
+)
+
 __all__ = [
     "SECONDS_PER_YEAR",
     "TRADING_DAYS_PER_YEAR",
@@ -31,12 +37,15 @@ __all__ = [
     "annualized_volatility",
     "cagr",
     "calmar_ratio",
+    "candidate_returns",
     "compute_metrics",
     "drawdown_series",
     "hit_rate",
     "max_drawdown",
     "max_drawdown_duration",
     "n_trades",
+    "out_of_sample_psr",
+    "overfitting_statistics",
     "periods_per_year",
     "sharpe_ratio",
     "simple_returns",
@@ -580,3 +589,147 @@ def compute_metrics(
         "end": pd.Timestamp(equity.index[-1]).isoformat(),
     }
     return {key: _clean(value) for key, value in raw.items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Overfitting statistics of a walk-forward's out-of-sample returns
+# --------------------------------------------------------------------------------------------------
+
+
+def out_of_sample_psr(returns: pd.Series | np.ndarray) -> float | None:
+    """Compute the probabilistic Sharpe ratio ``PSR(0)`` of out-of-sample per-period returns.
+
+    :func:`nautilus_ai.backtest.overfitting.probabilistic_sharpe_ratio` against a zero benchmark,
+    on the finite returns. ``None`` where it is undefined: fewer than two returns or zero
+    dispersion (a strategy that never traded).
+
+    Parameters
+    ----------
+    returns : pd.Series or np.ndarray
+        Per-period simple returns (non-finite values are dropped).
+
+    Returns
+    -------
+    float or None
+        The probability that the true Sharpe ratio is above zero.
+    """
+    r = _as_float_array(returns)
+    if r.size < 2 or float(np.std(r, ddof=1)) <= _ZERO_STD:
+        return None
+    return _clean(probabilistic_sharpe_ratio(r))  # type: ignore[return-value]
+
+
+def candidate_returns(curves: dict[str, pd.Series]) -> pd.DataFrame:
+    """Align the equity curves of a run's candidates into one per-period return matrix.
+
+    Parameters
+    ----------
+    curves : dict[str, pd.Series]
+        Candidate name (``"strategy"``, ``"buy_and_hold"``, ...) to its stitched equity curve.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``T x N`` simple returns (:func:`simple_returns`), one column per candidate in the order
+        given, on the periods every candidate has (inner join on the timestamps).
+    """
+    columns = {name: simple_returns(curve) for name, curve in curves.items() if len(curve) > 1}
+    if not columns:
+        return pd.DataFrame(columns=list(curves))
+    frame = pd.concat(columns, axis=1, join="inner")
+    return frame[np.isfinite(frame.to_numpy(dtype=float)).all(axis=1)]
+
+
+def overfitting_statistics(
+    returns: pd.DataFrame,
+    selected: str,
+    *,
+    n_trials: int = 1,
+    trial_sharpe_variance: float | None = None,
+    periods_per_year: float | None = None,
+    pbo_splits: int = 8,
+) -> dict[str, Any]:
+    """Compute PSR, DSR and PBO of the ``selected`` candidate of a run's return matrix.
+
+    * ``psr``: :func:`out_of_sample_psr` of the selected column;
+    * ``dsr``: the deflated Sharpe ratio of the selected column for ``n_trials`` trials. The
+      variance of the trials' per-period Sharpe ratios is ``trial_sharpe_variance / ppy`` when
+      given (an annualized variance), else the sample variance (``ddof=1``) of the per-period
+      Sharpe ratios of all columns (``sr_variance_source`` says which); with ``n_trials = 1`` the
+      DSR equals the PSR;
+    * ``pbo``: the probability of backtest overfitting by CSCV over all columns as the trials,
+      with ``pbo_splits`` blocks (``None`` with fewer than two columns or too few rows).
+
+    Parameters
+    ----------
+    returns : pd.DataFrame
+        ``T x N`` per-period returns, one column per candidate (:func:`candidate_returns`).
+    selected : str
+        The column of the strategy under test.
+    n_trials : int, default 1
+        Strategy configurations tried before selecting ``selected`` (the DSR's ``N``).
+    trial_sharpe_variance : float, optional
+        Variance of the trials' **annualized** Sharpe ratios, when known.
+    periods_per_year : float, optional
+        Annualization factor, needed with ``trial_sharpe_variance``.
+    pbo_splits : int, default 8
+        Even number of CSCV blocks.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``psr, dsr, n_trials, sr_benchmark, sr_variance, sr_variance_source, pbo, pbo_splits,
+        pbo_combinations, candidates, n_periods``; Sharpe quantities per period; undefined
+        statistics are ``None``.
+
+    Raises
+    ------
+    ValueError
+        If ``selected`` is not a column, ``n_trials < 1``, or ``trial_sharpe_variance`` is given
+        without ``periods_per_year``.
+    """
+    if selected not in returns.columns:
+        raise ValueError(f"selected candidate {selected!r} is not a column of {list(returns.columns)}")
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    matrix = returns.to_numpy(dtype=float)
+    if trial_sharpe_variance is not None:
+        if periods_per_year is None or not periods_per_year > 0:
+            raise ValueError("trial_sharpe_variance is annualized: periods_per_year is needed")
+        variance: float | None = trial_sharpe_variance / periods_per_year
+        source = "config"
+    elif matrix.shape[1] >= 2 and matrix.shape[0] >= 2:
+        std = matrix.std(axis=0, ddof=1)
+        sharpes = np.where(std > _ZERO_STD, matrix.mean(axis=0) / np.where(std > _ZERO_STD, std, 1.0), 0.0)
+        variance = float(np.var(sharpes, ddof=1))
+        source = "candidates"
+    else:
+        variance, source = 0.0, "none"
+    psr = out_of_sample_psr(returns[selected])
+    benchmark = expected_maximum_sharpe(n_trials, variance) if variance is not None else 0.0
+    dsr = None
+    if psr is not None:
+        dsr = probabilistic_sharpe_ratio(_as_float_array(returns[selected]), sr_benchmark=benchmark)
+    pbo, combinations = None, None
+    if matrix.shape[1] >= 2:
+        try:
+            result = probability_of_backtest_overfitting(matrix, pbo_splits)
+        except ValueError:
+            pass  # too few periods for the splits
+        else:
+            pbo, combinations = result.pbo, result.n_combinations
+    raw: dict[str, Any] = {
+        "psr": psr,
+        "dsr": dsr,
+        "n_trials": n_trials,
+        "sr_benchmark": benchmark,
+        "sr_variance": variance,
+        "sr_variance_source": source,
+        "pbo": pbo,
+        "pbo_splits": pbo_splits,
+        "pbo_combinations": combinations,
+        "n_periods": int(matrix.shape[0]),
+    }
+    out: dict[str, Any] = {key: _clean(value) for key, value in raw.items()}
+    out["candidates"] = [str(c) for c in returns.columns]
+    return out

@@ -13,6 +13,8 @@ from nautilus_trader.backtest.config import (
     BacktestEngineConfig,
     BacktestRunConfig,
     BacktestVenueConfig,
+    ImportableFeeModelConfig,
+    ImportableFillModelConfig,
 )
 from nautilus_trader.config import (
     ImportableActorConfig,
@@ -71,12 +73,24 @@ def venue_names(cfg: ExperimentConfig) -> list[str]:
 
 
 def venue_configs(cfg: ExperimentConfig) -> list[BacktestVenueConfig]:
-    """Return one simulated venue per distinct venue.
+    """Return one simulated venue per distinct venue, with the ``[venue]`` fill and fee models.
 
     The starting balance is split in proportion to each venue's number of instruments, so an
     equal weight per instrument of its venue's equity is an equal weight of the whole portfolio.
+
+    Raises
+    ------
+    ConfigError
+        If ``[venue] commissions`` names a venue none of the instruments trades on.
+
     """
     counts = instruments_per_venue(cfg)
+    unknown = sorted(set(cfg.venue.commissions) - set(counts))
+    if unknown:
+        raise ConfigError(
+            f"[venue] commissions names venue(s) {unknown} that no instrument trades on: "
+            f"expected some of {sorted(counts)}"
+        )
     total = sum(counts.values())
     return [
         BacktestVenueConfig(
@@ -86,9 +100,57 @@ def venue_configs(cfg: ExperimentConfig) -> list[BacktestVenueConfig]:
             base_currency=cfg.venue.currency,
             starting_balances=[f"{cfg.venue.starting_balance * count / total:.2f} {cfg.venue.currency}"],
             bar_execution=True,
+            fill_model=fill_model_config(cfg),
+            fee_model=fee_model_config(cfg, name),
         )
         for name, count in counts.items()
     ]
+
+
+def fill_model_config(cfg: ExperimentConfig) -> ImportableFillModelConfig:
+    """Return NautilusTrader's ``FillModel`` with the ``[venue]`` probabilities, seeded from ``cfg.seed``.
+
+    The model draws from a generator seeded once when the venue is built, so the same config and
+    seed give the same slipped fills in every run.
+    """
+    return ImportableFillModelConfig(
+        fill_model_path="nautilus_trader.backtest.models:FillModel",
+        config_path="nautilus_trader.backtest.config:FillModelConfig",
+        config={
+            "prob_fill_on_limit": cfg.venue.prob_fill_on_limit,
+            "prob_slippage": cfg.venue.prob_slippage,
+            "random_seed": cfg.seed,
+        },
+    )
+
+
+def fee_model_config(cfg: ExperimentConfig, venue: str) -> ImportableFeeModelConfig:
+    """Return NautilusTrader's fee model of ``venue`` for the ``[venue] fee_model``.
+
+    ``"instrument"``: ``MakerTakerFeeModel`` (each instrument's maker/taker fee times the fill
+    notional, NautilusTrader's default); ``"per_share"``: ``PerContractFeeModel`` (the venue's
+    commission per unit filled); ``"fixed"``: ``FixedFeeModel`` (the venue's commission once per
+    order).
+    """
+    commission = cfg.venue.commission_of(venue)
+    if cfg.venue.fee_model == "instrument" or commission is None:
+        return ImportableFeeModelConfig(
+            fee_model_path="nautilus_trader.backtest.models:MakerTakerFeeModel",
+            config_path="nautilus_trader.backtest.config:MakerTakerFeeModelConfig",
+            config={},
+        )
+    money = _commission_money(commission, cfg.venue.currency, venue)
+    if cfg.venue.fee_model == "per_share":
+        return ImportableFeeModelConfig(
+            fee_model_path="nautilus_trader.backtest.models:PerContractFeeModel",
+            config_path="nautilus_trader.backtest.config:PerContractFeeModelConfig",
+            config={"commission": money},
+        )
+    return ImportableFeeModelConfig(
+        fee_model_path="nautilus_trader.backtest.models:FixedFeeModel",
+        config_path="nautilus_trader.backtest.config:FixedFeeModelConfig",
+        config={"commission": money, "charge_commission_once": True},
+    )
 
 
 def instruments_per_venue(cfg: ExperimentConfig) -> dict[str, int]:
@@ -661,11 +723,90 @@ def buy_and_hold_run(
     cfg: ExperimentConfig, catalog: str, *, start: str, end: str, trade_start: str, equity_path: str
 ) -> BacktestRunConfig:
     """Return a test-window run of the buy-and-hold baseline on the same data and venue."""
+    return baseline_run(
+        cfg, catalog, "buy_and_hold", start=start, end=end, trade_start=trade_start, equity_path=equity_path
+    )
+
+
+def ema_cross_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[ImportableStrategyConfig]:
+    """Return the EMA-crossover baseline: one EmaCross per instrument, sized like buy-and-hold.
+
+    Each instrument holds ``0.99 / n_v`` of its venue's equity (``n_v`` instruments on the venue)
+    while its fast EMA is above its slow EMA (``[walkforward] ema_fast``/``ema_slow``), and is flat
+    (or short with ``ema_allow_short``) otherwise.
+    """
+    per_venue = instruments_per_venue(cfg)
+    wf = cfg.walkforward
+    return [
+        ImportableStrategyConfig(
+            strategy_path=f"{_BASELINES}:EmaCross",
+            config_path=f"{_BASELINES}:EmaCrossConfig",
+            config={
+                "order_id_tag": f"{i:03d}",
+                "instrument_id": iid,
+                "bar_type": bt,
+                "fast_period": wf.ema_fast,
+                "slow_period": wf.ema_slow,
+                "allow_short": wf.ema_allow_short,
+                "weight": 0.99 / per_venue[_venue(iid)],
+                "trade_start": trade_start,
+            },
+        )
+        for i, (iid, bt) in enumerate(zip(cfg.data.instruments, cfg.data.bar_types(), strict=True))
+    ]
+
+
+def _commission_money(commission: float, currency: str, venue: str) -> str:
+    """Return ``commission`` as a NautilusTrader money string, refusing amounts the currency rounds away."""
+    from nautilus_trader.model.objects import Money
+
+    text = f"{commission:.10f}".rstrip("0").rstrip(".") + f" {currency}"
+    try:
+        money = Money.from_str(text)
+    except ValueError as e:
+        raise ConfigError(f"[venue] commission of {venue}: {text!r} is not an amount of money: {e}") from None
+    if abs(money.as_double() - commission) > 1e-12:
+        raise ConfigError(
+            f"[venue] commission of {venue}: {text} has more decimals than {currency} carries "
+            f"(NautilusTrader would charge {money}): use a multiple of "
+            f"{10.0**-money.currency.precision:g} {currency}"
+        )
+    return text
+
+
+BASELINE_BUILDERS = {"buy_and_hold": buy_and_hold_configs, "ema_cross": ema_cross_configs}
+"""The baseline strategies by their ``[walkforward] baselines`` name."""
+
+
+def baseline_run(
+    cfg: ExperimentConfig,
+    catalog: str,
+    baseline: str,
+    *,
+    start: str,
+    end: str,
+    trade_start: str,
+    equity_path: str,
+) -> BacktestRunConfig:
+    """Return a test-window run of the named baseline on the same data, venue and costs as the model.
+
+    Raises
+    ------
+    ConfigError
+        If ``baseline`` is not one of :data:`BASELINE_BUILDERS`.
+
+    """
+    builder = BASELINE_BUILDERS.get(baseline)
+    if builder is None:
+        raise ConfigError(
+            f"[walkforward] baselines: unknown baseline {baseline!r}, expected one of "
+            f"{sorted(BASELINE_BUILDERS)}"
+        )
     return run_config(
         cfg,
         catalog,
         start=start,
         end=end,
         actors=[equity_recorder_config(cfg, equity_path)],
-        strategies=buy_and_hold_configs(cfg, trade_start),
+        strategies=builder(cfg, trade_start),
     )

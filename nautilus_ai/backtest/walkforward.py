@@ -4,18 +4,24 @@
    FeatureVectors (the training data comes from the same code path as live features).
 2. Cut rolling or anchored folds. For each fold, fit the regime model (when ``[regime]`` is on)
    and the staged signal model (stage 1, and stages 2 and 3 when configured) on the fold's
-   training rows whose label ends before the training window ends (purge), and register them.
+   training rows whose label ends before the training window ends (purge) and more than
+   ``[walkforward] embargo_bars`` bars before the test window starts (embargo), and register them.
 3. Backtest every test window in its own process with the whole chain (FeatureActor →
    RegimeActor → SignalActor → MLStrategy), warmed up on the bars before the window, and the
-   buy-and-hold baseline on the same data and venue.
-4. Stitch the out-of-sample equity of the folds, compute the metrics and write
-   ``config.toml``, ``metrics.json``, ``equity.parquet``, ``trades.parquet``, ``folds.json`` and
-   ``report.html`` under ``<out>/<run_id>/``.
+   ``[walkforward] baselines`` (buy-and-hold, EMA crossover) on the same data, venue and costs.
+4. Stitch the out-of-sample equity of the folds, compute the metrics and the overfitting
+   statistics (PSR, DSR, PBO) and write ``config.toml``, ``manifest.json``, ``metrics.json``,
+   ``equity.parquet``, ``trades.parquet``, ``folds.json`` and ``report.html`` under
+   ``<out>/<run_id>/``.
 """
 
 import dataclasses
+import hashlib
+import importlib.metadata
 import json
+import platform
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +29,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from nautilus_trader.backtest.config import BacktestDataConfig
 from nautilus_trader.model.data import BarType
+from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
+from nautilus_trader.persistence.funcs import class_to_filename, urisafe_identifier
 
+import nautilus_ai
 from nautilus_ai.backtest import node_config, report_sections
 from nautilus_ai.backtest.fold_models import (
     classification_metrics,
@@ -36,7 +46,13 @@ from nautilus_ai.backtest.fold_models import (
     staged_params,
 )
 from nautilus_ai.backtest.folds import Fold, make_folds
-from nautilus_ai.backtest.metrics import compute_metrics
+from nautilus_ai.backtest.metrics import (
+    candidate_returns,
+    compute_metrics,
+    out_of_sample_psr,
+    overfitting_statistics,
+    simple_returns,
+)
 from nautilus_ai.backtest.report import write_report
 from nautilus_ai.backtest.runner import BacktestJob, BacktestJobResult, run_backtest_job, run_jobs
 from nautilus_ai.catalog.atomic import atomic_write_text, write_parquet_atomic
@@ -105,10 +121,33 @@ def training_frame(features: pd.DataFrame, closes: dict[str, pd.Series], horizon
     return frame
 
 
-def fold_rows(frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """Return the labelled rows at ``start <= ts < end`` whose label is known before ``end`` (purged)."""
+def fold_rows(
+    frame: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, label_end_before: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Return the labelled rows at ``start <= ts < end`` whose label is known before ``end`` (purged).
+
+    With ``label_end_before`` (the embargo cutoff of :func:`embargo_cutoff`, at or before ``end``)
+    rows whose label ends at or after it are dropped as well.
+    """
+    cutoff = end if label_end_before is None else min(end, label_end_before)
     window = frame[(frame.index >= start) & (frame.index < end)]
-    return window[window["fwd_return"].notna() & (window["label_end"] < end)]
+    return window[window["fwd_return"].notna() & (window["label_end"] < cutoff)]
+
+
+def embargo_cutoff(bar_times: pd.DatetimeIndex, test_start: pd.Timestamp, embargo_bars: int) -> pd.Timestamp:
+    """Return the time a training label must end before: ``embargo_bars`` bars before ``test_start``.
+
+    ``embargo_bars = 0`` gives ``test_start`` itself (the purge alone); otherwise the time of the
+    bar ``embargo_bars`` bars before the first bar at or after ``test_start`` (the first bar when
+    there are fewer), so a label ending on any of the last ``embargo_bars`` bars before the test
+    window is embargoed.
+    """
+    if embargo_bars < 0:
+        raise ConfigError(f"[walkforward] embargo_bars must be >= 0, was {embargo_bars}")
+    if embargo_bars == 0 or len(bar_times) == 0:
+        return test_start
+    position = int(bar_times.searchsorted(test_start))
+    return min(test_start, bar_times[max(position - embargo_bars, 0)])
 
 
 def warmup_start(bar_times: pd.DatetimeIndex, test_start: pd.Timestamp, warmup_bars: int) -> pd.Timestamp:
@@ -193,9 +232,9 @@ def _run(
     notify("features", 0, 1)
     closes = load_closes(catalog, cfg)
     features_path = run_dir / "features.parquet"
-    run_backtest_job(
-        BacktestJob("features", node_config.feature_replay_run(cfg, catalog, str(features_path)))
-    )
+    replay = node_config.feature_replay_run(cfg, catalog, str(features_path))
+    write_manifest(run_dir / "manifest.json", cfg, catalog, replay.data)
+    run_backtest_job(BacktestJob("features", replay))
     features = pd.read_parquet(features_path)
     if features.empty:
         raise DataError(
@@ -228,11 +267,12 @@ def _run(
     parent_regime: str | None = None
     for fold in folds:
         notify("train", fold.index, len(folds))
-        train = fold_rows(frame, fold.train_start, fold.train_end)
+        cutoff = embargo_cutoff(bar_times, fold.test_start, cfg.walkforward.embargo_bars)
+        train = fold_rows(frame, fold.train_start, fold.train_end, cutoff)
         if len(train) < 50 or train["fwd_return"].gt(0).nunique() < 2:
             raise DataError(
                 f"fold {fold.index}: only {len(train)} labelled training rows between {fold.train_start} and "
-                f"{fold.train_end}: lengthen [walkforward] train or shorten the label horizon"
+                f"{fold.train_end}: lengthen [walkforward] train, or shorten the label horizon or the embargo"
             )
         fold_frame = frame
         regime_version = None
@@ -246,7 +286,7 @@ def _run(
             fold_frame = frame.assign(**{c: probabilities[c].to_numpy() for c in probabilities.columns})
             regime_columns = list(probabilities.columns)
             regime_names = tuple(regime_model.regime_names_)
-            train = fold_rows(fold_frame, fold.train_start, fold.train_end)
+            train = fold_rows(fold_frame, fold.train_start, fold.train_end, cutoff)
             regime_version = registry.register(
                 regime_model,
                 name=f"{cfg.model.name}-regime",
@@ -268,9 +308,11 @@ def _run(
         )
         test = fold_rows(fold_frame, fold.test_start, fold.test_end + pd.Timedelta(1, "ns"))
         scores = fold_scores(model, fold_frame, names, regime_columns)
-        model_metrics = _model_metrics(scores, fold_frame, fold)
+        model_metrics = _model_metrics(scores, fold_frame, fold, cutoff)
         payoff = (
-            training_payoff_ratio(scores, fold_frame, fold) if cfg.risk.sizing == "kelly_volatility" else None
+            training_payoff_ratio(scores, fold_frame, fold, cutoff)
+            if cfg.risk.sizing == "kelly_volatility"
+            else None
         )
         returns_path = None
         if cfg.strategy.kind == "portfolio":
@@ -299,6 +341,7 @@ def _run(
         fold_infos.append(
             {
                 **fold.as_dict(),
+                "train_label_end_before": cutoff.isoformat(),
                 "model_version": version,
                 "regime_version": regime_version,
                 "stages": list(model.stages),
@@ -311,7 +354,6 @@ def _run(
         end = fold.test_end.isoformat()
         trade_start = fold.test_start.isoformat()
         ml_equity = str(work_dir / f"fold{fold.index:03d}-ml-equity.parquet")
-        bh_equity = str(work_dir / f"fold{fold.index:03d}-bh-equity.parquet")
         jobs.append(
             BacktestJob(
                 f"ml-{fold.index}",
@@ -333,15 +375,25 @@ def _run(
                 ml_equity,
             )
         )
-        jobs.append(
-            BacktestJob(
-                f"bh-{fold.index}",
-                node_config.buy_and_hold_run(
-                    cfg, catalog, start=start, end=end, trade_start=trade_start, equity_path=bh_equity
-                ),
-                bh_equity,
+        for baseline in cfg.walkforward.baselines:
+            # the EMA crossover warms its slow average up on as many bars before the window
+            baseline_warmup = max(warmup, cfg.walkforward.ema_slow) if baseline == "ema_cross" else warmup
+            baseline_equity = str(work_dir / f"fold{fold.index:03d}-{baseline}-equity.parquet")
+            jobs.append(
+                BacktestJob(
+                    f"{baseline}-{fold.index}",
+                    node_config.baseline_run(
+                        cfg,
+                        catalog,
+                        baseline,
+                        start=warmup_start(bar_times, fold.test_start, baseline_warmup).isoformat(),
+                        end=end,
+                        trade_start=trade_start,
+                        equity_path=baseline_equity,
+                    ),
+                    baseline_equity,
+                )
             )
-        )
     notify("train", len(folds), len(folds))
 
     # 3. Out-of-sample backtests, in parallel processes.
@@ -360,28 +412,34 @@ def _run(
     return _write_results(cfg, run_id, run_dir, folds, fold_infos, results)
 
 
-def _fold_masks(frame: pd.DataFrame, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
+def _fold_masks(
+    frame: pd.DataFrame, fold: Fold, label_end_before: pd.Timestamp | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Return the labelled training and test rows of the time-sorted ``frame``, as :func:`fold_rows`.
 
     Several instruments share a timestamp, so rows are selected by mask, not by index label.
+    ``label_end_before`` is the training rows' embargo cutoff (:func:`embargo_cutoff`).
     """
     rows = frame.sort_index(kind="stable")
     index, label_end = rows.index, pd.DatetimeIndex(rows["label_end"])
     labelled = rows["fwd_return"].notna().to_numpy()
     test_end = fold.test_end + pd.Timedelta(1, "ns")
-    in_train = (index >= fold.train_start) & (index < fold.train_end) & (label_end < fold.train_end)
+    cutoff = fold.train_end if label_end_before is None else min(fold.train_end, label_end_before)
+    in_train = (index >= fold.train_start) & (index < fold.train_end) & (label_end < cutoff)
     in_test = (index >= fold.test_start) & (index < test_end) & (label_end < test_end)
     return np.asarray(in_train) & labelled, np.asarray(in_test) & labelled
 
 
-def _model_metrics(scores: pd.DataFrame, frame: pd.DataFrame, fold: Fold) -> dict[str, Any]:
+def _model_metrics(
+    scores: pd.DataFrame, frame: pd.DataFrame, fold: Fold, label_end_before: pd.Timestamp | None = None
+) -> dict[str, Any]:
     """Return the fold's in-sample and out-of-sample classification metrics, stage by stage.
 
     ``scores`` are the staged model's batch scores of the whole time-sorted frame (stage-2 windows
     reach back into the history); the rows are those :func:`fold_rows` selects.
     """
     fwd = frame.sort_index(kind="stable")["fwd_return"]
-    in_train, in_test = _fold_masks(frame, fold)
+    in_train, in_test = _fold_masks(frame, fold, label_end_before)
     train_metrics = classification_metrics(scores[in_train], fwd[in_train])
     test_metrics = classification_metrics(scores[in_test], fwd[in_test])
     final_train = train_metrics.get("probability", {})
@@ -400,10 +458,12 @@ def _model_metrics(scores: pd.DataFrame, frame: pd.DataFrame, fold: Fold) -> dic
     }
 
 
-def training_payoff_ratio(scores: pd.DataFrame, frame: pd.DataFrame, fold: Fold) -> PayoffEstimate:
+def training_payoff_ratio(
+    scores: pd.DataFrame, frame: pd.DataFrame, fold: Fold, label_end_before: pd.Timestamp | None = None
+) -> PayoffEstimate:
     """Return the Kelly payoff ratio of the model's own training-window trades (direction x return)."""
     fwd = frame.sort_index(kind="stable")["fwd_return"].to_numpy(dtype=np.float64)
-    in_train, _ = _fold_masks(frame, fold)
+    in_train, _ = _fold_masks(frame, fold, label_end_before)
     direction = scores["direction"].to_numpy()
     traded = in_train & (direction != 0)
     return estimate_payoff_ratio(direction[traded] * fwd[traded])
@@ -467,41 +527,63 @@ def _write_results(
     results: dict[str, BacktestJobResult],
 ) -> WalkForwardResult:
     ppy = node_config.periods_per_year(cfg)
-    ml_segments, bh_segments, fills, positions, bh_fills = [], [], [], [], []
+    baselines: list[str] = list(cfg.walkforward.baselines)
+    ml_segments, fills, positions = [], [], []
+    baseline_segments: dict[str, list[pd.Series]] = {b: [] for b in baselines}
+    baseline_fills: dict[str, list[pd.DataFrame]] = {b: [] for b in baselines}
     for fold, info in zip(folds, fold_infos, strict=True):
         last = fold.index == folds[-1].index
-        ml, bh = results[f"ml-{fold.index}"], results[f"bh-{fold.index}"]
-        ml_eq, bh_eq = window_equity(ml.equity, fold, last), window_equity(bh.equity, fold, last)
+        ml = results[f"ml-{fold.index}"]
+        ml_eq = window_equity(ml.equity, fold, last)
         fold_fills = ml.fills[ml.fills["ts"] >= fold.test_start].assign(fold=fold.index)
         fold_positions = ml.positions.assign(fold=fold.index)
         ml_segments.append(ml_eq)
-        bh_segments.append(bh_eq)
         fills.append(fold_fills)
-        bh_fills.append(bh.fills[bh.fills["ts"] >= fold.test_start].assign(fold=fold.index))
         positions.append(fold_positions)
         info["metrics"] = compute_metrics(ml_eq, fold_fills, fold_positions, ppy=ppy)
-        info["buy_and_hold_metrics"] = compute_metrics(bh_eq, bh.fills, bh.positions, ppy=ppy)
+        info["metrics"]["psr"] = out_of_sample_psr(simple_returns(ml_eq)) if len(ml_eq) > 1 else None
+        for baseline in baselines:
+            run = results[f"{baseline}-{fold.index}"]
+            eq = window_equity(run.equity, fold, last)
+            baseline_segments[baseline].append(eq)
+            baseline_fills[baseline].append(
+                run.fills[run.fills["ts"] >= fold.test_start].assign(fold=fold.index)
+            )
+            info[f"{baseline}_metrics"] = compute_metrics(eq, run.fills, run.positions, ppy=ppy)
+            info[f"{baseline}_metrics"]["psr"] = (
+                out_of_sample_psr(simple_returns(eq)) if len(eq) > 1 else None
+            )
         info["orders"] = ml.total_orders
     trades = pd.concat(fills, ignore_index=True) if fills else pd.DataFrame()
     all_positions = pd.concat(positions, ignore_index=True) if positions else pd.DataFrame()
     balance = cfg.venue.starting_balance
     equity = stitch_equity(ml_segments, balance)
-    benchmark = stitch_equity(bh_segments, balance)
-    metrics = {
-        "out_of_sample": compute_metrics(equity, trades, all_positions, ppy=ppy),
-        "buy_and_hold": compute_metrics(benchmark, pd.concat(bh_fills, ignore_index=True), None, ppy=ppy),
+    curves = {b: stitch_equity(baseline_segments[b], balance) for b in baselines}
+    metrics: dict[str, dict] = {"out_of_sample": compute_metrics(equity, trades, all_positions, ppy=ppy)}
+    for baseline in baselines:
+        baseline_trades = pd.concat(baseline_fills[baseline], ignore_index=True)
+        metrics[baseline] = compute_metrics(curves[baseline], baseline_trades, None, ppy=ppy)
+    overfitting = overfitting_statistics(
+        candidate_returns({"strategy": equity, **curves}),
+        "strategy",
+        n_trials=cfg.walkforward.n_trials,
+        trial_sharpe_variance=cfg.walkforward.trial_sharpe_variance,
+        periods_per_year=ppy,
+        pbo_splits=cfg.walkforward.pbo_splits,
+    )
+    summary = {
+        "run_id": run_id,
+        "config_hash": cfg.config_hash(),
+        **metrics,
+        "overfitting": overfitting,
+        "folds": fold_infos,
     }
-    summary = {"run_id": run_id, "config_hash": cfg.config_hash(), **metrics, "folds": fold_infos}
     atomic_write_text(run_dir / "metrics.json", json.dumps(summary, indent=2, default=str))
     atomic_write_text(run_dir / "folds.json", json.dumps(fold_infos, indent=2, default=str))
+    columns: dict[str, Any] = {"ts": equity.index, "strategy": equity.to_numpy()}
+    columns.update({b: curves[b].reindex(equity.index).to_numpy() for b in baselines})
     write_parquet_atomic(
-        pd.DataFrame(
-            {
-                "ts": equity.index,
-                "strategy": equity.to_numpy(),
-                "buy_and_hold": benchmark.reindex(equity.index).to_numpy(),
-            }
-        ),
+        pd.DataFrame(columns),
         run_dir / "equity.parquet",
     )
     write_parquet_atomic(trades, run_dir / "trades.parquet")
@@ -520,11 +602,142 @@ def _write_results(
         title=f"Walk-forward: {cfg.name}",
         run_id=run_id,
         equity=equity,
-        benchmark=benchmark,
+        benchmark=curves.get("buy_and_hold"),
         metrics=metrics,
         folds=fold_infos,
         config_text=cfg.to_toml(),
         trades=trades,
         sections=sections,
     )
-    return WalkForwardResult(run_id, run_dir, report_path, metrics, fold_infos, trades)
+    return WalkForwardResult(
+        run_id, run_dir, report_path, {**metrics, "overfitting": overfitting}, fold_infos, trades
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Run manifest
+# --------------------------------------------------------------------------------------------------
+
+_MANIFEST_PACKAGES = ("nautilus_trader", "numpy", "pandas", "lightgbm", "torch")
+"""Distributions whose versions the manifest records (None when one is not installed)."""
+
+
+def code_version() -> dict[str, Any]:
+    """Return the nautilus-ai version and, inside a git checkout, its commit and whether it is dirty.
+
+    ``git_commit``/``git_dirty`` are None when the package does not live in a git work tree (an
+    installed wheel) or git is missing. The dirty flag counts changes to tracked files only.
+    """
+    source = Path(nautilus_ai.__file__).resolve().parent
+    commit: str | None = None
+    dirty: bool | None = None
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=30, check=False
+        )
+        if head.returncode == 0:
+            commit = head.stdout.strip()
+            status = subprocess.run(
+                ["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
+                cwd=source,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    return {"nautilus_ai": nautilus_ai.__version__, "git_commit": commit, "git_dirty": dirty}
+
+
+def package_versions() -> dict[str, str | None]:
+    """Return the Python version and the versions of the packages a run's results depend on."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _MANIFEST_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex SHA-256 of the file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def catalog_files_read(
+    catalog: str, data_configs: list[BacktestDataConfig], instruments: list[str]
+) -> list[Path]:
+    """Return the catalog files a run over ``data_configs`` reads, sorted and without repeats.
+
+    The files of each feed are those NautilusTrader's catalog selects for the feed's data class,
+    identifiers and time window; feeds selected by a row filter (no identifier) read every file
+    of their data class. The instrument definitions of ``instruments`` are added.
+    """
+    cat = ParquetDataCatalog(catalog)
+    files: set[str] = set()
+    for config in data_configs:
+        query = config.query
+        data_cls = query["data_cls"]
+        identifiers = query["identifiers"] or None
+        listed = cat.get_file_list_from_data_cls(data_cls)
+        files.update(cat.filter_files(data_cls, listed, identifiers, query["start"], query["end"]))
+    kinds = {class_to_filename(cls) for cls in Instrument.__subclasses__()}
+    data_root = Path(catalog) / "data"
+    for iid in instruments:
+        for kind in sorted(kinds):
+            folder = data_root / kind / urisafe_identifier(iid)
+            if folder.is_dir():
+                files.update(str(p) for p in folder.glob("*.parquet"))
+    return sorted(Path(f).resolve() for f in files)
+
+
+def data_fingerprints(catalog: str, files: list[Path]) -> list[dict[str, Any]]:
+    """Return path (relative to the catalog), byte size and SHA-256 of each file."""
+    root = Path(catalog).resolve()
+    return [
+        {"path": path.relative_to(root).as_posix(), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+        for path in files
+    ]
+
+
+def write_manifest(
+    path: Path, cfg: ExperimentConfig, catalog: str, data_configs: list[BacktestDataConfig]
+) -> dict[str, Any]:
+    """Write the run manifest: code and package versions, config hash, seed and data fingerprints.
+
+    Parameters
+    ----------
+    path : Path
+        The ``manifest.json`` to write (atomically).
+    cfg : ExperimentConfig
+        The run's resolved config.
+    catalog : str
+        The catalog root the run reads.
+    data_configs : list[BacktestDataConfig]
+        The feeds of the run (the feature replay's: bars of every instrument, plus the market-event
+        and alternative-data feeds; the test-window runs read the same feeds over shorter windows).
+
+    Returns
+    -------
+    dict[str, Any]
+        The manifest as written.
+    """
+    manifest = {
+        "code": code_version(),
+        "versions": package_versions(),
+        "config_hash": cfg.config_hash(),
+        "seed": cfg.seed,
+        "catalog": str(Path(catalog).resolve()),
+        "data": data_fingerprints(
+            catalog, catalog_files_read(catalog, data_configs, list(cfg.data.instruments))
+        ),
+    }
+    atomic_write_text(path, json.dumps(manifest, indent=2))
+    return manifest

@@ -57,17 +57,55 @@ def test_demo_buy_and_hold_metrics_are_pinned(demo_result, metric):
     )
 
 
+@pytest.mark.parametrize("metric", ["total_return", "sharpe", "max_drawdown", "n_trades"])
+def test_demo_ema_cross_metrics_are_pinned(demo_result, metric):
+    assert demo_result.metrics["ema_cross"][metric] == pytest.approx(
+        PINNED[f"ema_{metric}"], rel=1e-6, abs=1e-9
+    )
+
+
+@pytest.mark.parametrize("statistic", ["psr", "dsr", "pbo"])
+def test_demo_overfitting_statistics_are_pinned(demo_result, statistic):
+    assert demo_result.metrics["overfitting"][statistic] == pytest.approx(
+        PINNED[statistic], rel=1e-6, abs=1e-9
+    )
+
+
+def test_demo_pays_the_configured_costs(demo_result):
+    trades = demo_result.trades
+    assert trades["commission"].to_numpy() == pytest.approx(0.01 * trades["quantity"].to_numpy(), rel=1e-9)
+
+
+def test_demo_writes_the_run_manifest(demo_result):
+    import json
+
+    manifest = json.loads((demo_result.run_dir / "manifest.json").read_text())
+    bars = [d for d in manifest["data"] if d["path"].startswith("data/bar/")]
+    assert len(bars) == 10
+    assert manifest["seed"] == 42
+
+
 PINNED = {
-    # configs/demo.toml: HMM regimes, LightGBM + LSTM + Platt-calibrated meta-model, the full risk layer
+    # configs/demo.toml: HMM regimes, LightGBM + LSTM + Platt-calibrated meta-model, the full risk layer,
+    # costs of 1 cent a share and a one-tick slip on 20% of the fills (seeded FillModel)
     "folds": 6,
-    "n_trades": 1155,
-    "total_return": 0.06135273960400878,
-    "sharpe": 0.5493103983279051,
-    "sortino": 0.772267996843838,
-    "calmar": 0.2961764417080829,
-    "max_drawdown": -0.07100381968056235,
-    "cagr": 0.021029658660671302,
-    "bh_total_return": 0.6488102095905619,
-    "bh_sharpe": 1.1842707120661855,
-    "bh_max_drawdown": -0.1552175629093997,
+    "n_trades": 1160,
+    "total_return": 0.06839447940756638,
+    "sharpe": 0.6093164814376452,
+    "sortino": 0.8625314053149463,
+    "calmar": 0.3368201424061872,
+    "max_drawdown": -0.06945027854988461,
+    "cagr": 0.023392252711321504,
+    "bh_total_return": 0.6490839722932,
+    "bh_sharpe": 1.1846164916037538,
+    "bh_max_drawdown": -0.15522207209516647,
+    # EMA(20) / EMA(50) crossover, long or flat
+    "ema_total_return": 0.2639810694479805,
+    "ema_sharpe": 0.8609755793788036,
+    "ema_max_drawdown": -0.11264595770655572,
+    "ema_n_trades": 208,
+    # stitched out-of-sample statistics (n_trials = 1: DSR = PSR; PBO over strategy, buy-and-hold, EMA cross)
+    "psr": 0.8460003946370412,
+    "dsr": 0.8460003946370412,
+    "pbo": 0.14285714285714285,
 }
