@@ -4,21 +4,19 @@ Errors raised on purpose (:mod:`nautilus_ai.errors`) become one red line and the
 :func:`~nautilus_ai.errors.exit_code_for` (2 for bad input or config).
 """
 
-import functools
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nautilus_ai import __version__
-from nautilus_ai.errors import NautilusAIError, exit_code_for
+from nautilus_ai.cli_common import handles_errors, out, progress_bars
+from nautilus_ai.cli_live import paper as _live_paper
+from nautilus_ai.cli_lookahead import lookahead
+from nautilus_ai.cli_scenarios import scenarios as _scenarios
 
 app = typer.Typer(
     help="nautilus-ai: research, backtest and run ML-driven NautilusTrader strategies.",
@@ -42,9 +40,6 @@ benchmark_app = typer.Typer(
 )
 learn_app.add_typer(benchmark_app, name="benchmark")
 
-console = Console(stderr=True)
-out = Console(soft_wrap=True)
-
 
 def _version(value: bool) -> None:
     if value:
@@ -59,43 +54,6 @@ def main(
     ] = False,
 ) -> None:
     """Research, backtest and run ML-driven NautilusTrader strategies."""
-
-
-def handles_errors[F: Callable[..., Any]](func: F) -> F:
-    """Turn nautilus-ai errors into one clear line and the matching exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except NautilusAIError as e:
-            console.print(
-                f"[bold red]error:[/] {type(e).__name__}: {escape(str(e))}", highlight=False, soft_wrap=True
-            )
-            raise typer.Exit(exit_code_for(e)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
-    """Yield a ``progress(stage, done, total)`` callback drawing one rich bar per stage."""
-    with Progress(
-        TextColumn("[bold]{task.description:<12}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bars:
-        tasks: dict[str, Any] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task(stage, total=total)
-            bars.update(tasks[stage], completed=done, total=total)
-
-        yield update
 
 
 # ----------------------------------------------------------------------------------------------- catalog
@@ -638,10 +596,9 @@ def benchmark_stocknet(
     out.print(f"always-up baseline {result.up_share_test:.2%}; StockNet paper: 58.23% accuracy, MCC 0.0808")
 
 
-# Commands defined in their own modules (they import the helpers above).
-from nautilus_ai.cli_lookahead import lookahead  # noqa: E402
-
+# Commands defined in their own modules.
 backtest_app.command("lookahead")(lookahead)
-from nautilus_ai.cli_scenarios import scenarios as _scenarios  # noqa: E402
-
 backtest_app.command("scenarios")(_scenarios)
+live_app = typer.Typer(help="Live and paper trading nodes.", no_args_is_help=True)
+live_app.command("paper")(_live_paper)
+app.add_typer(live_app, name="live")

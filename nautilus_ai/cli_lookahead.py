@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from nautilus_ai.cli import handles_errors, progress_bars
-from nautilus_ai.cli import out as stdout
+from nautilus_ai.cli_common import handles_errors, progress_bars
+from nautilus_ai.cli_common import out as stdout
 
 LEAK_EXIT_CODE = 1
 """Exit code of a run that found look-ahead."""

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from nautilus_ai.cli import handles_errors, progress_bars
-from nautilus_ai.cli import out as stdout
+from nautilus_ai.cli_common import handles_errors, progress_bars
+from nautilus_ai.cli_common import out as stdout
 
 
 @handles_errors

@@ -247,8 +247,10 @@ class RiskGuardActor(Actor):
         instrument_id = bar.bar_type.instrument_id
         if instrument_id in self._bars_since_signal:
             self._bars_since_signal[instrument_id] += 1
-        if bar.ts_init >= self._trade_start_ns:
-            self.evaluate(bar.ts_init)
+        # trade_start and the daily-loss day are market time (ts_event): a live feed stamps ts_init
+        # with the node's clock, while staleness above is measured on the clock (ts_init)
+        if bar.ts_event >= self._trade_start_ns:
+            self.evaluate(bar.ts_init, market_ns=bar.ts_event)
 
     def on_data(self, data: Data) -> None:
         """Reset the silence counter of the signal's instrument."""
@@ -282,11 +284,15 @@ class RiskGuardActor(Actor):
                     return f"stale market data: no {bar_type} bar for {gap:.0f}s (limit: {intervals} bars)"
         return ""
 
-    def evaluate(self, now_ns: int) -> GateState:
-        """Update peak and day-start equity, apply the escalation rule and return the state."""
+    def evaluate(self, now_ns: int, market_ns: int | None = None) -> GateState:
+        """Update peak and day-start equity, apply the escalation rule and return the state.
+
+        ``now_ns`` is the clock's time (staleness); ``market_ns`` the market time of the data that
+        triggered the check (the trading day of the daily loss), ``now_ns`` when omitted.
+        """
         equity = self.equity()
         if math.isfinite(equity) and equity > 0.0:
-            day = int(now_ns // (86_400 * 10**9))
+            day = int((now_ns if market_ns is None else market_ns) // (86_400 * 10**9))
             if day != self._day:
                 self._day = day
                 self.day_start_equity = equity

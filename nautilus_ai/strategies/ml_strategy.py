@@ -373,7 +373,7 @@ class MLStrategy(Strategy):
 
     def on_data(self, data: ModelSignal) -> None:
         """Size the position for a new signal and submit the intent that reaches it."""
-        if not isinstance(data, ModelSignal) or data.ts_init < self._trade_start_ns:
+        if not isinstance(data, ModelSignal) or data.ts_event < self._trade_start_ns:
             return
         if not self._rvol.initialized or self.instrument is None:
             return
