@@ -422,6 +422,51 @@ class WalkForwardSection(_Section):
         return self
 
 
+class ExecutionSection(_Section):
+    """How the MLStrategy's entries reach the venue (``docs/execution.md``).
+
+    ``mode = "selector"`` (default): each approved intent goes through the order-type selector and is
+    sent as a market order, a limit order joining the touch, or a parent worked by the TWAP, VWAP,
+    iceberg or POV ExecAlgorithm; ``"market"``: plain market orders (the always-market baseline).
+    ``liquidity_source = "analyzer"`` runs the MicrostructureAnalyzer on the node's quotes, trades or
+    book (``analyzer_book_source``); ``"bars"`` estimates the liquidity from the bars with an assumed
+    spread and a visible depth of ``depth_bar_fraction`` of a typical bar's volume.
+    """
+
+    mode: Literal["selector", "market"] = "selector"
+    liquidity_source: Literal["bars", "analyzer"] = "bars"
+    assumed_spread_bps: float = Field(default=1.0, ge=0.0, description="Spread assumed on bar data")
+    depth_bar_fraction: float = Field(default=0.1, gt=0.0, description="Visible depth per side on bar data")
+    liquidity_window: int = Field(default=20, ge=2, description="Bars of the bar liquidity estimate")
+    algorithms: list[Literal["twap", "vwap", "iceberg", "pov"]] = ["twap", "vwap", "iceberg"]
+    on_horizon_end: Literal["finish", "cancel"] = "finish"
+    selector: dict[str, float] = Field(
+        default_factory=dict, description="Thresholds of nautilus_ai.execution.selector.SelectorConfig"
+    )
+    max_retries: int = Field(default=3, ge=0, description="Rejected children re-sent per parent")
+    vwap_bucket_minutes: int = Field(default=30, ge=1, description="VWAP profile bucket length")
+    analyzer_book_source: Literal["quotes", "deltas", "depth10"] = "quotes"
+    analyzer_book_type: Literal["L1_MBP", "L2_MBP", "L3_MBO"] = "L2_MBP"
+    analyzer_levels: int = Field(default=5, ge=1)
+
+    @field_validator("algorithms")
+    @classmethod
+    def _has_twap(cls, value: list[str]) -> list[str]:
+        if "twap" not in value:
+            raise ValueError(f"must include 'twap' (the fallback of every schedule), was {value}")
+        return value
+
+    @field_validator("selector")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        from nautilus_ai.execution.selector import SelectorConfig
+
+        unknown = sorted(set(value) - set(SelectorConfig.__dataclass_fields__) | set(value) & {"lot", "bar_seconds"})
+        if unknown:
+            raise ValueError(f"unknown selector thresholds {unknown} (lot and bar_seconds come from the instrument and the bars)")
+        return value
+
+
 class ExperimentConfig(_Section):
     """A whole experiment: data, features, label, model, strategy, venue and walk-forward."""
 
@@ -436,6 +481,7 @@ class ExperimentConfig(_Section):
     portfolio: PortfolioSection = PortfolioSection()
     risk: RiskSection = RiskSection()
     venue: VenueSection = VenueSection()
+    execution: ExecutionSection = ExecutionSection()
     walkforward: WalkForwardSection = WalkForwardSection()
 
     def to_toml(self) -> str:

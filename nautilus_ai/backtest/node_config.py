@@ -18,11 +18,13 @@ from nautilus_trader.backtest.config import (
 )
 from nautilus_trader.config import (
     ImportableActorConfig,
+    ImportableExecAlgorithmConfig,
     ImportableStrategyConfig,
     LoggingConfig,
     RiskEngineConfig,
 )
 from nautilus_trader.model.data import BarType
+from nautilus_trader.model.identifiers import InstrumentId
 
 from nautilus_ai.catalog.sentiment_store import score_coverage, score_filter_expr, stored_scorers
 from nautilus_ai.config import ExperimentConfig
@@ -44,6 +46,13 @@ _EQUITY_RECORDER = "nautilus_ai.backtest.equity_recorder"
 _ML_STRATEGY = "nautilus_ai.strategies.ml_strategy"
 _PORTFOLIO_STRATEGY = "nautilus_ai.strategies.portfolio_strategy"
 _BASELINES = "nautilus_ai.strategies.baselines"
+_ALGORITHMS = {
+    "twap": "nautilus_ai.execution.algorithms.twap:TWAP",
+    "vwap": "nautilus_ai.execution.algorithms.vwap:VWAP",
+    "iceberg": "nautilus_ai.execution.algorithms.iceberg:Iceberg",
+    "pov": "nautilus_ai.execution.algorithms.pov:POV",
+}
+"""Module and class-name prefix of each ExecAlgorithm (``<prefix>Algorithm`` / ``<prefix>Config``)."""
 
 
 def periods_per_year(cfg: ExperimentConfig) -> float:
@@ -462,6 +471,7 @@ def ml_strategy_configs(
                 "rebalance_band": s.rebalance_band,
                 "trade_start": trade_start,
                 **risk_strategy_fields(cfg, payoff_ratio, cvar_scenarios_path),
+                **execution_strategy_fields(cfg),
             },
         )
         for i, (iid, bt) in enumerate(zip(cfg.data.instruments, cfg.data.bar_types(), strict=True))
@@ -541,6 +551,75 @@ def risk_strategy_fields(
     }
 
 
+def execution_strategy_fields(cfg: ExperimentConfig) -> dict[str, object]:
+    """Return the MLStrategy fields of the ``[execution]`` section (routing through the selector)."""
+    e = cfg.execution
+    return {
+        "execution": e.mode,
+        "selector": dict(e.selector) or None,
+        "signal_horizon_bars": cfg.label.horizon_bars,
+        "liquidity_source": e.liquidity_source,
+        "liquidity_window": e.liquidity_window,
+        "assumed_spread_bps": e.assumed_spread_bps,
+        "depth_bar_fraction": e.depth_bar_fraction,
+        "algorithms": tuple(e.algorithms),
+        "on_horizon_end": e.on_horizon_end,
+    }
+
+
+def exec_algorithm_configs(cfg: ExperimentConfig, catalog: str | None) -> list[ImportableExecAlgorithmConfig]:
+    """Return the ExecAlgorithms the selector may route to (none with ``[execution] mode = "market"``).
+
+    The VWAP learns each instrument's intraday volume profile from the catalog's bars of the
+    experiment's bar spec, using only the days before a parent arrives.
+    """
+    e = cfg.execution
+    if e.mode != "selector":
+        return []
+    configs = []
+    for kind in e.algorithms:
+        module, prefix = _ALGORITHMS[kind].split(":")
+        settings: dict[str, object] = {"on_horizon_end": e.on_horizon_end, "max_retries": e.max_retries}
+        if kind == "vwap" and catalog is not None:
+            settings |= {
+                "catalog_path": catalog,
+                "bar_type": cfg.data.bar_types()[0],
+                "bucket_minutes": e.vwap_bucket_minutes,
+                "participation_cap": float(e.selector.get("participation_cap", 0.1)),
+            }
+        configs.append(
+            ImportableExecAlgorithmConfig(
+                exec_algorithm_path=f"{module}:{prefix}Algorithm",
+                config_path=f"{module}:{prefix}Config",
+                config=settings,
+            )
+        )
+    return configs
+
+
+def analyzer_actor_configs(cfg: ExperimentConfig) -> list[ImportableActorConfig]:
+    """Return the MicrostructureAnalyzer when the strategy reads its liquidity state (else none)."""
+    e = cfg.execution
+    if e.mode != "selector" or e.liquidity_source != "analyzer":
+        return []
+    from nautilus_ai.execution.analyzer import MicrostructureAnalyzerConfig, analyzer_actor_config
+
+    spec = BarType.from_str(cfg.data.bar_types()[0])
+    return [
+        analyzer_actor_config(
+            MicrostructureAnalyzerConfig(
+                instrument_ids=tuple(InstrumentId.from_str(i) for i in cfg.data.instruments),
+                book_source=e.analyzer_book_source,
+                book_type=e.analyzer_book_type,
+                book_levels=e.analyzer_levels,
+                bar_spec=f"{spec.spec}-{spec.aggregation_source.name}",
+                volume_window=e.liquidity_window,
+                volatility_window=e.liquidity_window,
+            )
+        )
+    ]
+
+
 def risk_guard_configs(cfg: ExperimentConfig, trade_start: str | None) -> list[ImportableActorConfig]:
     """Return the RiskGuardActor watching every venue (none when ``[risk] guard`` is off)."""
     r = cfg.risk
@@ -614,6 +693,7 @@ def run_config(
     strategies: Sequence[ImportableStrategyConfig] = (),
     trader_id: str = "NAUTILUS_AI-001",
     extra_data: Sequence[BacktestDataConfig] = (),
+    exec_algorithms: Sequence[ImportableExecAlgorithmConfig] = (),
 ) -> BacktestRunConfig:
     """Return a BacktestRunConfig over the config's bars and ``extra_data`` with the given components."""
     for bt in cfg.data.bar_types():
@@ -632,6 +712,7 @@ def run_config(
             risk_engine=RiskEngineConfig(bypass=False),
             actors=list(actors),
             strategies=list(strategies),
+            exec_algorithms=list(exec_algorithms),
         ),
         start=start,
         end=end,
@@ -659,6 +740,7 @@ def feature_replay_run(cfg: ExperimentConfig, catalog: str, output_path: str) ->
             feature_recorder_config(cfg, output_path),
         ],
         extra_data=[*market_event_configs(cfg, catalog), *alt_data_configs(cfg, catalog)],
+        exec_algorithms=exec_algorithm_configs(cfg, catalog) if cfg.strategy.kind == "ml" else [],
     )
 
 
@@ -693,6 +775,7 @@ def ml_run(
             *feature_actor_configs(cfg),
             *regime_actor_configs(cfg, registry_path, regime_version),
             *signal_actor_configs(cfg, registry_path, model_version),
+            *(analyzer_actor_configs(cfg) if cfg.strategy.kind == "ml" else []),
             *risk_guard_configs(cfg, trade_start),
             equity_recorder_config(cfg, equity_path),
             *event_recorder_configs(cfg, events_dir),

@@ -36,7 +36,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_trader.persistence.funcs import class_to_filename, urisafe_identifier
 
 import nautilus_ai
-from nautilus_ai.backtest import node_config, report_sections
+from nautilus_ai.backtest import node_config
 from nautilus_ai.backtest.fold_models import (
     classification_metrics,
     fit_regime,
@@ -53,7 +53,7 @@ from nautilus_ai.backtest.metrics import (
     overfitting_statistics,
     simple_returns,
 )
-from nautilus_ai.backtest.report import write_report
+from nautilus_ai.backtest.report import write_run_report
 from nautilus_ai.backtest.runner import BacktestJob, BacktestJobResult, run_backtest_job, run_jobs
 from nautilus_ai.catalog.atomic import atomic_write_text, write_parquet_atomic
 from nautilus_ai.config import ExperimentConfig
@@ -590,25 +590,8 @@ def _write_results(
     events = collect_fold_events(run_dir / "work", folds)
     for name, frame in events.items():
         write_parquet_atomic(frame, run_dir / f"{_EVENT_FILES[name]}.parquet")
-    sections = [
-        report_sections.stages_section(fold_infos),
-        report_sections.calibration_section(fold_infos),
-        report_sections.shap_section(fold_infos),
-        report_sections.regimes_section(events["RegimeLabel"]),
-        report_sections.risk_section(events["RiskDecisionEvent"]),
-    ]
-    report_path = write_report(
-        run_dir / "report.html",
-        title=f"Walk-forward: {cfg.name}",
-        run_id=run_id,
-        equity=equity,
-        benchmark=curves.get("buy_and_hold"),
-        metrics=metrics,
-        folds=fold_infos,
-        config_text=cfg.to_toml(),
-        trades=trades,
-        sections=sections,
-    )
+    # the report reads the finished run folder (so `backtest scenarios` output can be added later)
+    report_path = write_run_report(run_dir, title=f"Walk-forward: {cfg.name}")
     return WalkForwardResult(
         run_id, run_dir, report_path, {**metrics, "overfitting": overfitting}, fold_infos, trades
     )

@@ -186,7 +186,7 @@ class VWAPAlgorithm(ScheduledAlgorithm):
         if self._vwap.catalog_path is None or self._vwap.bar_type is None:
             return None, "no volume profile configured or loadable"
         try:
-            bars = self._catalog_bars()
+            bars = self._catalog_bars(instrument_id)
             profile = learn_volume_profile(
                 bars,
                 instrument_id,
@@ -203,15 +203,17 @@ class VWAPAlgorithm(ScheduledAlgorithm):
             return None, f"the catalog has no day with volume in the session before {now.date()}"
         return profile, ""
 
-    def _catalog_bars(self) -> pd.DataFrame:
+    def _catalog_bars(self, instrument_id: str) -> pd.DataFrame:
+        """Return the volumes of the parent instrument's bars (``bar_type``'s spec on that instrument)."""
+        from nautilus_trader.model.data import BarType
         from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+        template = BarType.from_str(str(self._vwap.bar_type))
+        bar_type = f"{instrument_id}-{template.spec}-{template.aggregation_source.name}"
         catalog = ParquetDataCatalog(str(self._vwap.catalog_path))
-        bars = catalog.bars([str(self._vwap.bar_type)])
+        bars = catalog.bars([bar_type])
         if not bars:
-            raise DataError(
-                f"no bar of {self._vwap.bar_type} in the catalog", file=str(self._vwap.catalog_path)
-            )
+            raise DataError(f"no bar of {bar_type} in the catalog", file=str(self._vwap.catalog_path))
         index = pd.to_datetime([bar.ts_event for bar in bars], utc=True)
         return pd.DataFrame({"volume": [bar.volume.as_double() for bar in bars]}, index=index)
 
