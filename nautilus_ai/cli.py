@@ -16,6 +16,10 @@ from nautilus_ai import __version__
 from nautilus_ai.cli_common import handles_errors, out, progress_bars
 from nautilus_ai.cli_live import paper as _live_paper
 from nautilus_ai.cli_lookahead import lookahead
+from nautilus_ai.cli_registry import diff as _registry_diff
+from nautilus_ai.cli_registry import history as _registry_history
+from nautilus_ai.cli_registry import promote as _registry_promote
+from nautilus_ai.cli_registry import rollback as _registry_rollback
 from nautilus_ai.cli_scenarios import scenarios as _scenarios
 
 app = typer.Typer(
@@ -599,6 +603,10 @@ def benchmark_stocknet(
 # Commands defined in their own modules.
 backtest_app.command("lookahead")(lookahead)
 backtest_app.command("scenarios")(_scenarios)
+registry_app.command("promote")(_registry_promote)
+registry_app.command("rollback")(_registry_rollback)
+registry_app.command("diff")(_registry_diff)
+registry_app.command("history")(_registry_history)
 live_app = typer.Typer(help="Live and paper trading nodes.", no_args_is_help=True)
 live_app.command("paper")(_live_paper)
 app.add_typer(live_app, name="live")

@@ -60,7 +60,7 @@ from nautilus_ai.config import ExperimentConfig
 from nautilus_ai.errors import ConfigError, DataError
 from nautilus_ai.learning.labels import forward_returns, label_end_times
 from nautilus_ai.learning.regime_models import RegimeModel
-from nautilus_ai.learning.registry import ModelRegistry
+from nautilus_ai.learning.registry import ModelRegistry, record_walkforward_metrics
 from nautilus_ai.learning.train_staged import fit_staged
 from nautilus_ai.risk.gate import CvarBudget
 from nautilus_ai.risk.kelly import PayoffEstimate, estimate_payoff_ratio
@@ -409,7 +409,12 @@ def _run(
     }
 
     # 4. Stitch, measure, write.
-    return _write_results(cfg, run_id, run_dir, folds, fold_infos, results)
+    result = _write_results(cfg, run_id, run_dir, folds, fold_infos, results)
+    # the fold models' out-of-sample metrics (and the run's DSR) go into the registry for promotion gates
+    record_walkforward_metrics(
+        registry, result.folds, result.metrics.get("overfitting"), run_id=result.run_id
+    )
+    return result
 
 
 def _fold_masks(
