@@ -129,13 +129,14 @@ def algorithm_params(choice: ExecutionChoice, on_horizon_end: str) -> dict[str, 
     """Return the ExecAlgorithm parameters of a schedule or iceberg choice, as strings.
 
     The selector's parameters are renamed to those of :mod:`nautilus_ai.execution.algorithms`:
-    ``horizon_secs``, ``interval_secs`` and ``participation_cap`` pass through, ``display_quantity``
+    ``horizon_secs``, ``interval_secs``, ``participation_cap``, ``child_type`` and ``price_mode`` pass
+    through, ``display_quantity``
     becomes the iceberg's ``display_qty`` (priced at the parent's limit: ``price_mode="fixed"``), and
     ``on_horizon_end`` is added.
     """
     selector = choice.params
     params: dict[str, Any] = {"on_horizon_end": on_horizon_end}
-    for key in ("horizon_secs", "interval_secs", "participation_cap"):
+    for key in ("horizon_secs", "interval_secs", "participation_cap", "child_type", "price_mode"):
         if key in selector:
             params[key] = selector[key]
     if "display_quantity" in selector:

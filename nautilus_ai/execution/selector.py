@@ -28,7 +28,10 @@ R7    ``H >= vwap_min_horizon_bars``                      vwap       long enough
 R8    otherwise                                           twap       short horizon: equal slices
 ====  ==================================================  =========  ========================================
 
-Schedules (R5, R7, R8) run over ``h = max(min(bars_needed, max_schedule_bars), ceil(H * (1 - u)), 1)``
+Schedules (R5, R7, R8) send market children on R5 (urgent or toxic: take liquidity on schedule) and
+passive children on R7 and R8 (``child_type = "limit"`` pegged to the touch, so each slice earns the
+spread when the flow is benign and the residual goes at market when the horizon ends). They run over
+``h = max(min(bars_needed, max_schedule_bars), ceil(H * (1 - u)), 1)``
 bars: the more urgent, the shorter, but never faster than the participation cap allows. The iceberg shows
 ``display = max(lot, display_touch_fraction * touch_size(side))``, rounded down to the lot (the size at
 the best level the order joins), and the limit price joins the touch (``price_offset_bps = 0``).
@@ -189,12 +192,15 @@ def urgency_from_signal(confidence: float, horizon_bars: int, reference_horizon_
     return edge * min(1.0, reference_horizon_bars / horizon_bars)
 
 
-def _schedule_params(kind: str, bars: int, config: SelectorConfig) -> dict[str, Any]:
+def _schedule_params(kind: str, bars: int, config: SelectorConfig, passive: bool = False) -> dict[str, Any]:
     params: dict[str, Any] = {
         "horizon_bars": bars,
         "horizon_secs": bars * config.bar_seconds,
         "interval_secs": config.bar_seconds,
+        "child_type": "limit" if passive else "market",
     }
+    if passive:
+        params["price_mode"] = "peg"
     if kind == "vwap":
         params["participation_cap"] = config.participation_cap
     return params
@@ -293,8 +299,11 @@ def select_order_type(
         return ExecutionChoice("iceberg", params, f"R6 large, patient, benign flow: {facts}", "R6")
     if horizon_bars >= cfg.vwap_min_horizon_bars:
         return ExecutionChoice(
-            "vwap", _schedule_params("vwap", bars, cfg), f"R7 large, long horizon: {facts}", "R7"
+            "vwap",
+            _schedule_params("vwap", bars, cfg, passive=True),
+            f"R7 large, long horizon: {facts}",
+            "R7",
         )
     return ExecutionChoice(
-        "twap", _schedule_params("twap", bars, cfg), f"R8 large, short horizon: {facts}", "R8"
+        "twap", _schedule_params("twap", bars, cfg, passive=True), f"R8 large, short horizon: {facts}", "R8"
     )

@@ -192,3 +192,13 @@ def test_larger_size_never_turns_an_algorithm_into_a_market_order(sizes, urgency
 
     if before.kind in ("twap", "vwap", "iceberg"):
         assert after.kind != "market"
+
+
+def test_patient_schedules_rest_their_children_and_urgent_ones_take():
+    urgent = select_order_type(50.0, "BUY", state(vpin=0.1), 0.8, 10, CONFIG)
+    patient = select_order_type(50.0, "BUY", state(vpin=0.1), 0.5, 5, CONFIG)
+    toxic = select_order_type(50.0, "BUY", state(vpin=0.9), 0.1, 5, CONFIG)
+    assert urgent.rule == "R5" and urgent.params["child_type"] == "market"
+    assert toxic.rule == "R5" and toxic.params["child_type"] == "market"
+    assert patient.rule == "R8" and patient.params["child_type"] == "limit"
+    assert patient.params["price_mode"] == "peg"
