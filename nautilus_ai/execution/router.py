@@ -51,7 +51,10 @@ class OrderPlan:
     limit_price : float or None
         The limit price for LIMIT orders (the touch, moved by ``price_offset_bps``).
     expire_ns : int or None
-        UNIX nanoseconds at which a resting LIMIT order expires (GTD), None for GTC.
+        UNIX nanoseconds at which a resting LIMIT order expires, None for GTC.
+    expire_bars : int or None
+        The same expiry in bars: a strategy cancels the order after that many of its bars (market
+        time, so a fast replay of a paper node expires it at the same bar as the backtest).
     exec_algorithm_id : str or None
         The execution algorithm that works the parent order (None: sent as is).
     exec_algorithm_params : dict or None
@@ -63,6 +66,7 @@ class OrderPlan:
     order_type: OrderTypeName
     limit_price: float | None = None
     expire_ns: int | None = None
+    expire_bars: int | None = None
     exec_algorithm_id: str | None = None
     exec_algorithm_params: dict[str, str] | None = None
 
@@ -193,7 +197,7 @@ def route_order(
         price = join_touch_price(side, bid, ask, float(choice.params.get("price_offset_bps", 0.0)))
         expire_bars = int(choice.params.get("expire_bars", horizon))
         expire_ns = now_ns + int(expire_bars * config.selector.bar_seconds * 1e9)
-        return OrderPlan(choice, "LIMIT", limit_price=price, expire_ns=expire_ns)
+        return OrderPlan(choice, "LIMIT", limit_price=price, expire_ns=expire_ns, expire_bars=expire_bars)
     kind = choice.kind
     if kind not in config.algorithms:
         choice = ExecutionChoice(

@@ -28,7 +28,7 @@ from nautilus_trader.indicators import AverageTrueRange
 from nautilus_trader.indicators.averages import MovingAverageType
 from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.enums import OrderSide, OrderType, TimeInForce, TrailingOffsetType
-from nautilus_trader.model.identifiers import ExecAlgorithmId, InstrumentId
+from nautilus_trader.model.identifiers import ClientOrderId, ExecAlgorithmId, InstrumentId
 from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.model.orders import Order
 from nautilus_trader.trading.strategy import Strategy
@@ -292,6 +292,9 @@ class MLStrategy(Strategy):
         self.plans: list[tuple[int, OrderPlan]] = []
         self._confidence = 0.5
         self._horizon: int | None = None
+        self._decision_ns = 0  # market time (ts_event) of the signal being traded
+        # resting entry limits: bars left before the strategy cancels them (market time, not the clock)
+        self._expiry: dict[ClientOrderId, tuple[int, int]] = {}  # id -> (bars left, submitted at)
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
@@ -319,6 +322,26 @@ class MLStrategy(Strategy):
         """Remember the last close (the price used for sizing) and update the bar liquidity estimate."""
         self._last_close = bar.close.as_double()
         self.liquidity.update(self._last_close, bar.volume.as_double(), bar.ts_init)
+        self._expire_resting_entries(bar.ts_event)
+
+    def _expire_resting_entries(self, bar_ns: int) -> None:
+        """Count this bar off every resting entry limit sent before it; cancel those out of bars.
+
+        Market time (``ts_event``) throughout: a live feed stamps ``ts_init`` with the clock.
+        """
+        for client_order_id, (bars_left, submitted_ns) in list(self._expiry.items()):
+            order = self.cache.order(client_order_id)
+            if order is None or order.is_closed:
+                del self._expiry[client_order_id]
+                continue
+            if bar_ns <= submitted_ns:  # the signal's own bar (signals arrive before on_bar)
+                continue
+            if bars_left > 1:
+                self._expiry[client_order_id] = (bars_left - 1, submitted_ns)
+                continue
+            del self._expiry[client_order_id]
+            self.log.info(f"Entry {client_order_id} not filled within its horizon: canceled")
+            self.cancel_order(order)
 
     def on_stop(self) -> None:
         """Cancel the bracket legs and close the position at the end of the run, unless HALTED."""
@@ -343,6 +366,7 @@ class MLStrategy(Strategy):
         self.decisions.clear()
         self.decision_events.clear()
         self.plans.clear()
+        self._expiry.clear()
 
     # -- signals to intents ---------------------------------------------------------------------------
 
@@ -385,6 +409,7 @@ class MLStrategy(Strategy):
             return
         self._confidence = data.confidence
         self._horizon = data.horizon_bars
+        self._decision_ns = data.ts_event
         weight = self.target_weight(data, direction, equity)
         lot = self.instrument.size_increment.as_double()
         target = target_quantity(
@@ -514,18 +539,17 @@ class MLStrategy(Strategy):
             )
         else:
             assert plan.limit_price is not None
-            expire = plan.expire_ns if algorithm is None else None
-            gtd = expire is not None
             order = self.order_factory.limit(
                 instrument_id=self.config.instrument_id,
                 order_side=side,
                 quantity=qty,
                 price=self.instrument.make_price(plan.limit_price),
-                time_in_force=TimeInForce.GTD if gtd else TimeInForce.GTC,
-                expire_time=pd.Timestamp(expire, tz="UTC").to_pydatetime() if expire is not None else None,
+                time_in_force=TimeInForce.GTC,
                 exec_algorithm_id=algorithm,
                 exec_algorithm_params=plan.exec_algorithm_params,
             )
+            if algorithm is None and plan.expire_bars is not None:
+                self._expiry[order.client_order_id] = (plan.expire_bars, self._decision_ns)
         self.submit_order(order)
 
     # -- stops and targets ----------------------------------------------------------------------------
@@ -613,9 +637,11 @@ class MLStrategy(Strategy):
             assert plan.limit_price is not None
             kwargs["entry_order_type"] = OrderType.LIMIT
             kwargs["entry_price"] = self.instrument.make_price(plan.limit_price)
-            if plan.expire_ns is not None and plan.exec_algorithm_id is None:
-                kwargs["time_in_force"] = TimeInForce.GTD
-                kwargs["expire_time"] = pd.Timestamp(plan.expire_ns, tz="UTC").to_pydatetime()
+            if plan.expire_bars is not None and plan.exec_algorithm_id is None:
+                kwargs["entry_client_order_id"] = self.order_factory.generate_client_order_id()
+                entry_id = kwargs["entry_client_order_id"]
+                assert isinstance(entry_id, ClientOrderId)
+                self._expiry[entry_id] = (plan.expire_bars, self._decision_ns)
         if plan.exec_algorithm_id is not None:
             kwargs["entry_exec_algorithm_id"] = ExecAlgorithmId(plan.exec_algorithm_id)
             kwargs["entry_exec_algorithm_params"] = plan.exec_algorithm_params

@@ -49,6 +49,14 @@ REPLAY_CLIENT_ID = "REPLAY"
 REPLAY_STATUS_TOPIC = "nautilus_ai.replay.status"
 """Message bus topic of the :class:`ReplayStatus` messages (``started`` and ``finished``)."""
 
+REPLAY_MARKET_TOPIC = "nautilus_ai.replay.market"
+"""Message bus topic on which each replayed bar reaches the simulated venues first.
+
+A paper sandbox matches its resting orders against the bar there, the fills are processed (the
+queues drained) and only then does the bar go to the data engine, so a strategy reacting to the bar
+sees the portfolio after those fills, as in a backtest.
+"""
+
 MARKET_EVENT_KINDS = ("trades", "quotes", "book")
 """The market-event kinds the client can replay besides bars, in their delivery order at a tie."""
 
@@ -423,9 +431,11 @@ class ReplayDataClient(LiveMarketDataClient):
                     if cfg.speed > 0:
                         await asyncio.sleep((ts - previous_ts) / 1e9 / cfg.speed)
                 previous_ts = ts
-                self._handle_data(
-                    restamp(item, self._clock.timestamp_ns()) if cfg.ts_init == "clock" else item
-                )
+                item = restamp(item, self._clock.timestamp_ns()) if cfg.ts_init == "clock" else item
+                if isinstance(item, Bar):
+                    self._replay_msgbus.publish(REPLAY_MARKET_TOPIC, item)
+                    await self._drain()
+                self._handle_data(item)
                 self.items_published += 1
             await self._drain()
             self._publish_status("finished")
