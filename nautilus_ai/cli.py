@@ -14,6 +14,7 @@ from rich.table import Table
 
 from nautilus_ai import __version__
 from nautilus_ai.cli_common import handles_errors, out, progress_bars
+from nautilus_ai.cli_diagram import diagram
 from nautilus_ai.cli_live import paper as _live_paper
 from nautilus_ai.cli_lookahead import lookahead
 from nautilus_ai.cli_registry import diff as _registry_diff
@@ -602,6 +603,7 @@ def benchmark_stocknet(
 
 # Commands defined in their own modules.
 backtest_app.command("lookahead")(lookahead)
+app.command("diagram")(diagram)
 backtest_app.command("scenarios")(_scenarios)
 registry_app.command("promote")(_registry_promote)
 registry_app.command("rollback")(_registry_rollback)
