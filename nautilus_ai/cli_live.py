@@ -50,6 +50,18 @@ def paper(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Stop after this many seconds (default: when replayed)")
     ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            help="Persist the cache and stream the message bus to Redis (redis://host:port); "
+            "a restart of the same --trader-id restores its orders, positions and account",
+        ),
+    ] = None,
+    redis_flush: Annotated[
+        bool, typer.Option("--redis-flush", help="With --redis-url: delete the trader's saved state first")
+    ] = False,
+    trader_id: Annotated[str, typer.Option("--trader-id", help="The node's trader id")] = "PAPER-001",
 ) -> None:
     """Run a paper TradingNode: catalog replay, the backtest's actors and strategy, sandbox fills."""
     from nautilus_trader.model.identifiers import Venue
@@ -58,6 +70,7 @@ def paper(
     from nautilus_ai.config import load_experiment
     from nautilus_ai.errors import ConfigError
     from nautilus_ai.live.paper import build_paper_node, paper_node_config, resolve_model_versions
+    from nautilus_ai.live.persistence import RedisSettings, connect
     from nautilus_ai.live.runner import run_paper_node
 
     cfg = load_experiment(config).with_catalog(str(catalog) if catalog else None)
@@ -67,6 +80,12 @@ def paper(
         raise ConfigError(
             f"catalog {cfg.data.catalog} does not exist: run `nautilus-ai catalog ingest` first"
         )
+    redis = None
+    if redis_url is not None:
+        redis = RedisSettings.from_url(redis_url, flush_on_start=redis_flush)
+        connect(redis).close()  # fail with one clear line when Redis does not answer
+    elif redis_flush:
+        raise ConfigError("--redis-flush needs --redis-url")
     registry = registry or Path("runs/registry")
     model, regime = resolve_model_versions(cfg, registry, model_version, regime_version)
     out_dir = out_dir or Path("runs/paper") / f"{pd.Timestamp.now(tz='UTC'):%Y%m%d-%H%M%S}-{cfg.name}"
@@ -84,6 +103,8 @@ def paper(
             speed=speed,
             equity_path=out_dir / "equity.parquet",
             events_dir=out_dir / "events",
+            trader_id=trader_id,
+            redis=redis,
         )
     )
     try:

@@ -16,8 +16,9 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import msgspec
 from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.adapters.sandbox.execution import SandboxExecutionClient
 from nautilus_trader.backtest.config import (
@@ -34,6 +35,7 @@ from nautilus_trader.config import (
     LoggingConfig,
     TradingNodeConfig,
 )
+from nautilus_trader.core.data import Data
 from nautilus_trader.live.factories import LiveExecClientFactory
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.data import Bar
@@ -41,6 +43,7 @@ from nautilus_trader.portfolio.base import PortfolioFacade
 
 from nautilus_ai.adapters.replay.client import (
     REPLAY_CLIENT_ID,
+    REPLAY_MARKET_TOPIC,
     ReplayDataClientConfig,
     ReplayDataClientFactory,
     find_replay_client,
@@ -49,6 +52,14 @@ from nautilus_ai.adapters.replay.client import (
 from nautilus_ai.backtest import node_config
 from nautilus_ai.config import ExperimentConfig
 from nautilus_ai.errors import ConfigError
+from nautilus_ai.live.persistence import (
+    RedisSettings,
+    cache_config,
+    message_bus_config,
+    prepare_node_config,
+    restore_open_orders,
+    restored_starting_balances,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +90,9 @@ class PaperSandboxExecutionClient(SandboxExecutionClient):
     not bar topics (``data.bars.<SYMBOL>.<VENUE>-<SPEC>``). This client also listens to its venue's
     bars, with a higher priority than the strategies, so a bar moves the simulated market before the
     strategies react to it and a market order fills at that bar's close, as in a backtest with bar
-    execution. It also applies the config's fill model.
+    execution. It also applies the config's fill model. On a node whose cache was restored from
+    Redis it starts from the restored account's balances and puts the restored working orders back
+    into its matching engines (see :mod:`nautilus_ai.live.persistence`).
     """
 
     def __init__(
@@ -91,23 +104,80 @@ class PaperSandboxExecutionClient(SandboxExecutionClient):
         clock: LiveClock,
         config: PaperSandboxExecutionClientConfig,
     ) -> None:
+        # a node that restored its account from Redis: start from its balances, not the config's
+        # (the sandbox reports a fresh account state with its starting balances when built)
+        restored = restored_starting_balances(cache, config.venue)
+        if restored is not None:
+            config = msgspec.structs.replace(config, starting_balances=restored)
         super().__init__(loop, portfolio, msgbus, cache, clock, config)
         if config.fill_model is not None:
             self.exchange.set_fill_model(FillModelFactory.create(config.fill_model))
         self._bar_topic = f"data.bars.*.{config.venue}-*"
+        self._last_data_ns: int | None = None
+        self._replay_fed = False
+        self._venue_name = str(config.venue)
 
     def connect(self) -> None:
         """Connect the sandbox and subscribe it to its venue's bars ahead of the strategies."""
         super().connect()
+        restore_open_orders(self.exchange, self._cache, self.account_id)  # orders restored from Redis
         self._msgbus.subscribe(self._bar_topic, handler=self._on_bar, priority=100)
+        self._msgbus.subscribe(REPLAY_MARKET_TOPIC, handler=self._on_replay_bar)
 
     def disconnect(self) -> None:
         """Unsubscribe from the bars and disconnect."""
         self._msgbus.unsubscribe(self._bar_topic, handler=self._on_bar)
+        self._msgbus.unsubscribe(REPLAY_MARKET_TOPIC, handler=self._on_replay_bar)
         super().disconnect()
 
     def _on_bar(self, bar: Bar) -> None:
+        if self._replay_fed:  # already matched when the replay client handed it over first
+            return
         self.on_data(bar)
+
+    def _on_replay_bar(self, bar: Bar) -> None:
+        """Match against a replayed bar of this venue before the data engine publishes it."""
+        if bar.bar_type.instrument_id.venue.value != self._venue_name:
+            return
+        self._replay_fed = True
+        self.on_data(bar)
+
+    def on_data(self, data: Data) -> None:
+        """Move the simulated market with ``data`` (and remember its time for the commands after it)."""
+        self._last_data_ns = data.ts_init
+        super().on_data(data)
+
+    # A backtest processes the commands a strategy sends in reaction to an event at that event's
+    # time, before the next event moves the market; the stock sandbox would only process them with
+    # the next event, after that event's prices (a limit order would miss a bar). Process them now.
+    def submit_order(self, command: Any) -> None:
+        """Submit to the simulated exchange and process it at the current market time."""
+        super().submit_order(command)
+        self._process_commands()
+
+    def submit_order_list(self, command: Any) -> None:
+        """Submit an order list and process it at the current market time."""
+        super().submit_order_list(command)
+        self._process_commands()
+
+    def modify_order(self, command: Any) -> None:
+        """Modify and process at the current market time."""
+        super().modify_order(command)
+        self._process_commands()
+
+    def cancel_order(self, command: Any) -> None:
+        """Cancel and process at the current market time."""
+        super().cancel_order(command)
+        self._process_commands()
+
+    def cancel_all_orders(self, command: Any) -> None:
+        """Cancel all and process at the current market time."""
+        super().cancel_all_orders(command)
+        self._process_commands()
+
+    def _process_commands(self) -> None:
+        if self._last_data_ns is not None:
+            self.exchange.process(self._last_data_ns)
 
 
 class SandboxLiveExecClientFactory(LiveExecClientFactory):
@@ -185,6 +255,7 @@ def paper_node_config(
     extra_actors: Sequence[ImportableActorConfig] = (),
     trader_id: str = "PAPER-001",
     log_level: str = "WARNING",
+    redis: RedisSettings | None = None,
 ) -> TradingNodeConfig:
     """Return the paper ``TradingNodeConfig`` of ``cfg``: the backtest's components on a replay feed.
 
@@ -227,6 +298,10 @@ def paper_node_config(
         The node's trader id.
     log_level : str, default "WARNING"
         NautilusTrader's log level.
+    redis : RedisSettings, optional
+        Back the cache with Redis and stream the message bus to it (see
+        :mod:`nautilus_ai.live.persistence`); with ``flush_on_start=False`` the node restores the
+        orders, positions and accounts of ``trader_id``'s previous run. In-memory only when None.
 
     Returns
     -------
@@ -303,6 +378,8 @@ def paper_node_config(
         timeout_portfolio=2.0,
         timeout_disconnection=2.0,
         timeout_post_stop=0.5,
+        cache=None if redis is None else cache_config(redis),
+        message_bus=None if redis is None else message_bus_config(redis),
     )
 
 
@@ -322,6 +399,7 @@ def build_paper_node(config: TradingNodeConfig) -> TradingNode:
     replay = config.data_clients.get(REPLAY_CLIENT_ID)
     if not isinstance(replay, ReplayDataClientConfig):
         raise ConfigError(f"the node config has no {REPLAY_CLIENT_ID} ReplayDataClientConfig data client")
+    config = prepare_node_config(config)  # a Redis cache with flush_on_start: clear the trader's keys now
     # a disposed node closes its loop: every paper node gets a fresh one
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -226,8 +226,13 @@ def test_sandbox_fills_the_paper_orders(
     starting = trained["cfg"].venue.starting_balance
     for paper in (paper_catalog, paper_clock):
         assert paper["orders"], "the paper node submitted no orders"
-        assert {status for _, _, _, status, _, _ in paper["orders"]} == {OrderStatus.FILLED.name}
-        assert all(fills for *_, fills in paper["orders"])
+        # the selector rests entries at the touch; the strategy cancels those its horizon leaves unfilled
+        filled = [o for o in paper["orders"] if o[3] == OrderStatus.FILLED.name]
+        assert filled and all(fills for *_, fills in filled)
+        for _, _, order_type, status, _, fills in paper["orders"]:
+            assert status == OrderStatus.FILLED.name or (
+                status == OrderStatus.CANCELED.name and order_type == "LIMIT" and not fills
+            )
         assert paper["positions"], "no position was opened"
         assert paper["balance"] != pytest.approx(starting)  # commissions and PnL reached the account
 
