@@ -22,6 +22,7 @@ from nautilus_ai.cli_registry import history as _registry_history
 from nautilus_ai.cli_registry import promote as _registry_promote
 from nautilus_ai.cli_registry import rollback as _registry_rollback
 from nautilus_ai.cli_scenarios import scenarios as _scenarios
+from nautilus_ai.cli_tune import tune
 
 app = typer.Typer(
     help="nautilus-ai: research, backtest and run ML-driven NautilusTrader strategies.",
@@ -605,6 +606,7 @@ def benchmark_stocknet(
 backtest_app.command("lookahead")(lookahead)
 app.command("diagram")(diagram)
 backtest_app.command("scenarios")(_scenarios)
+learn_app.command("tune")(tune)
 registry_app.command("promote")(_registry_promote)
 registry_app.command("rollback")(_registry_rollback)
 registry_app.command("diff")(_registry_diff)

@@ -30,6 +30,7 @@ from nautilus_trader.cache.cache import Cache
 from nautilus_trader.common.component import LiveClock, MessageBus
 from nautilus_trader.config import (
     ImportableActorConfig,
+    ImportableStrategyConfig,
     LiveExecEngineConfig,
     LiveRiskEngineConfig,
     LoggingConfig,
@@ -371,7 +372,7 @@ def paper_node_config(
         data_clients={REPLAY_CLIENT_ID: replay},
         exec_clients=dict(sandbox_configs(cfg)),
         actors=actors,
-        strategies=list(engine.strategies),
+        strategies=_keep_positions(list(engine.strategies)) if redis is not None else list(engine.strategies),
         exec_algorithms=list(engine.exec_algorithms),
         timeout_connection=10.0,
         timeout_reconciliation=1.0,
@@ -381,6 +382,17 @@ def paper_node_config(
         cache=None if redis is None else cache_config(redis),
         message_bus=None if redis is None else message_bus_config(redis),
     )
+
+
+def _keep_positions(strategies: list[ImportableStrategyConfig]) -> list[ImportableStrategyConfig]:
+    """Return the MLStrategy configs set to keep their positions on stop (state persists in Redis)."""
+    kept = []
+    for strategy in strategies:
+        if strategy.strategy_path.endswith(":MLStrategy"):
+            config = {**strategy.config, "close_positions_on_stop": False}
+            strategy = msgspec.structs.replace(strategy, config=config)
+        kept.append(strategy)
+    return kept
 
 
 def build_paper_node(config: TradingNodeConfig) -> TradingNode:

@@ -142,6 +142,10 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
         The execution algorithms registered in the node (a choice of another kind is worked by TWAP).
     on_horizon_end : {"finish", "cancel"}
         What the algorithms do with a residual at the end of their horizon.
+    close_positions_on_stop : bool
+        Cancel the working orders and close the position when the strategy stops (the end of a
+        backtest window). A paper node whose state persists in Redis keeps them instead, so a restart
+        carries on from them.
 
     """
 
@@ -178,6 +182,7 @@ class MLStrategyConfig(StrategyConfig, frozen=True):
     depth_bar_fraction: float = 0.1
     algorithms: tuple[str, ...] = ("twap", "vwap", "iceberg")
     on_horizon_end: str = "finish"
+    close_positions_on_stop: bool = True
 
 
 def _positive_or_inf(name: str, value: float | None) -> float:
@@ -353,6 +358,9 @@ class MLStrategy(Strategy):
             return
         if self.gate.state == GateState.HALTED:
             self.log.warning("Trading state is HALTED: the position is left open (no new orders)")
+            return
+        if not self.config.close_positions_on_stop:
+            self.log.info("Stopping with the position and orders kept (close_positions_on_stop=False)")
             return
         if self.config.stops != "none":
             self.cancel_all_orders(self.config.instrument_id)  # the bracket legs
