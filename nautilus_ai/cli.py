@@ -398,6 +398,13 @@ def backtest_walkforward(
     run_id: Annotated[
         str | None, typer.Option("--run-id", help="Run id (default: time, name and config hash)")
     ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster (host:port of `ray start --head`): run the fold backtests there",
+        ),
+    ] = None,
 ) -> None:
     """Run a walk-forward backtest of the AI pipeline and write its report."""
     from nautilus_ai.backtest.walkforward import run_walkforward
@@ -407,12 +414,14 @@ def backtest_walkforward(
     if workers is not None:
         cfg = cfg.model_copy(update={"walkforward": cfg.walkforward.model_copy(update={"workers": workers})})
     with progress_bars() as progress:
-        result = run_walkforward(cfg, out_dir, run_id=run_id, progress=progress)
-    oos, bh = result.metrics["out_of_sample"], result.metrics["buy_and_hold"]
+        result = run_walkforward(cfg, out_dir, run_id=run_id, progress=progress, ray_address=ray_address)
+    oos = result.metrics["out_of_sample"]
+    baselines = [b for b in ("buy_and_hold", "ema_cross") if b in result.metrics]
     table = Table(title=f"walk-forward {result.run_id}: {len(result.folds)} folds")
     table.add_column("metric")
     table.add_column("out-of-sample", justify="right")
-    table.add_column("buy & hold", justify="right")
+    for baseline in baselines:
+        table.add_column(baseline.replace("_", " "), justify="right")
     for key in (
         "total_return",
         "cagr",
@@ -423,8 +432,14 @@ def backtest_walkforward(
         "volatility",
         "n_trades",
     ):
-        table.add_row(key, _fmt(oos.get(key)), _fmt(bh.get(key)))
+        table.add_row(key, _fmt(oos.get(key)), *(_fmt(result.metrics[b].get(key)) for b in baselines))
     out.print(table)
+    stats = result.metrics.get("overfitting") or {}
+    if stats:
+        out.print(
+            f"PSR {_fmt(stats.get('psr'))}, DSR {_fmt(stats.get('dsr'))} ({stats.get('n_trials')} trials), "
+            f"PBO {_fmt(stats.get('pbo'))}"
+        )
     out.print(f"report: {result.report_path.resolve()}")
 
 

@@ -6,6 +6,7 @@ run gets a fresh process (``spawn``); independent runs go to a process pool (ARC
 
 import multiprocessing
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 from nautilus_trader.backtest.config import BacktestRunConfig
 from nautilus_trader.backtest.node import BacktestNode
+
+from nautilus_ai.errors import ConfigError
 
 FILL_COLUMNS = ["ts", "instrument_id", "side", "quantity", "price", "notional", "commission", "strategy_id"]
 
@@ -138,8 +141,9 @@ def run_jobs(
     workers: int,
     on_done: Callable[[BacktestJobResult], None] | None = None,
     runs_per_process: int = 8,
+    ray_address: str | None = None,
 ) -> list[BacktestJobResult]:
-    """Run ``jobs`` in ``workers`` processes and return the results in job order.
+    """Run ``jobs`` in ``workers`` processes, or on a Ray cluster, and return the results in job order.
 
     Each worker process runs at most ``runs_per_process`` backtests one after the other and is
     then replaced by a fresh one, which bounds NautilusTrader's memory growth across runs while
@@ -147,14 +151,45 @@ def run_jobs(
     ``runs_per_process=1`` gives every run a clean interpreter. A ``multiprocessing`` pool is
     used because ``concurrent.futures`` with ``max_tasks_per_child`` can hang on Python 3.12.1.
     The first failing job's exception is raised and the pool is terminated.
+
+    With ``ray_address`` the jobs run as Ray tasks on that cluster instead, one run per Ray worker
+    process (:func:`nautilus_ai.backtest.ray_runner.run_jobs_on_ray`); the cluster's CPUs set the
+    parallelism and ``workers`` and ``runs_per_process`` are not used. The results are the same.
+
+    Parameters
+    ----------
+    jobs : Sequence[BacktestJob]
+        The runs; their tags must be unique.
+    workers : int
+        Local worker processes (at least 1).
+    on_done : Callable[[BacktestJobResult], None], optional
+        Called with each result as its run completes, in completion order.
+    runs_per_process : int, default 8
+        Runs a local worker process does before it is replaced.
+    ray_address : str, optional
+        ``host:port`` of a Ray head (``ray start --head``), ``ray://host:port`` or ``"auto"``.
+
+    Returns
+    -------
+    list[BacktestJobResult]
+        One result per job, in the order of ``jobs``.
+
+    Raises
+    ------
+    ConfigError
+        If ``workers`` or ``runs_per_process`` is below 1, tags repeat, or the Ray cluster cannot be
+        reached.
+
     """
-    if workers == 1 or len(jobs) == 1:
-        results = []
-        for job in jobs:
-            results.append(_run_in_fresh_process(job))
-            if on_done is not None:
-                on_done(results[-1])
-        return results
+    check_jobs(jobs, workers, runs_per_process)
+    if not jobs:
+        return []
+    if ray_address is not None:
+        from nautilus_ai.backtest.ray_runner import run_jobs_on_ray
+
+        return run_jobs_on_ray(jobs, ray_address, on_done)
+    # one worker runs its jobs one after the other, in batches of ``runs_per_process`` per process
+    # like every worker of a larger pool, so wall times with 1 and N workers compare like for like
     context = multiprocessing.get_context("spawn")
     by_tag: dict[str, BacktestJobResult] = {}
     with context.Pool(processes=min(workers, len(jobs)), maxtasksperchild=runs_per_process) as pool:
@@ -165,7 +200,28 @@ def run_jobs(
     return [by_tag[job.tag] for job in jobs]
 
 
-def _run_in_fresh_process(job: BacktestJob) -> BacktestJobResult:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=1, maxtasksperchild=1) as pool:
-        return pool.apply(run_backtest_job, (job,))
+def check_jobs(jobs: Sequence[BacktestJob], workers: int, runs_per_process: int) -> None:
+    """Raise :class:`ConfigError` unless the worker counts are positive and the job tags unique.
+
+    Parameters
+    ----------
+    jobs : Sequence[BacktestJob]
+        The runs.
+    workers : int
+        Local worker processes.
+    runs_per_process : int
+        Runs per local worker process.
+
+    Raises
+    ------
+    ConfigError
+        Naming the bad value or the repeated tags.
+
+    """
+    if workers < 1:
+        raise ConfigError(f"[walkforward] workers must be at least 1, got {workers}")
+    if runs_per_process < 1:
+        raise ConfigError(f"[walkforward] runs_per_process must be at least 1, got {runs_per_process}")
+    repeated = sorted(tag for tag, count in Counter(job.tag for job in jobs).items() if count > 1)
+    if repeated:
+        raise ConfigError(f"backtest job tags must be unique; repeated: {repeated}")

@@ -186,8 +186,14 @@ def run_walkforward(
     run_id: str | None = None,
     registry_path: Path | None = None,
     progress: Progress | None = None,
+    ray_address: str | None = None,
 ) -> WalkForwardResult:
-    """Run the walk-forward of ``cfg`` and write its results under ``out_dir/<run_id>/``."""
+    """Run the walk-forward of ``cfg`` and write its results under ``out_dir/<run_id>/``.
+
+    The fold backtests run in a local process pool, or on the Ray cluster at ``ray_address``
+    (``host:port`` of ``ray start --head``); paths are absolute so other nodes find them.
+    """
+    out_dir = Path(out_dir).resolve()
     if cfg.data.catalog is None:
         raise ConfigError("no catalog: set [data] catalog in the config or pass --catalog")
     catalog = str(Path(cfg.data.catalog).resolve())
@@ -203,7 +209,7 @@ def run_walkforward(
     run_dir = Path(out_dir) / f".{run_id}.partial"
     shutil.rmtree(run_dir, ignore_errors=True)
     try:
-        result = _run(cfg, catalog, run_id, run_dir, Path(out_dir), registry_path, notify)
+        result = _run(cfg, catalog, run_id, run_dir, out_dir, registry_path, notify, ray_address)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
@@ -221,6 +227,7 @@ def _run(
     out_dir: Path,
     registry_path: Path | None,
     notify: Progress,
+    ray_address: str | None = None,
 ) -> WalkForwardResult:
     work_dir = run_dir / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -405,7 +412,10 @@ def _run(
 
     notify("backtest", 0, len(jobs))
     results = {
-        r.tag: r for r in run_jobs(jobs, cfg.walkforward.workers, _on_done, cfg.walkforward.runs_per_process)
+        r.tag: r
+        for r in run_jobs(
+            jobs, cfg.walkforward.workers, _on_done, cfg.walkforward.runs_per_process, ray_address=ray_address
+        )
     }
 
     # 4. Stitch, measure, write.

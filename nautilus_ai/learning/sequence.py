@@ -18,9 +18,9 @@ calling :func:`make_sequences`, and includes their names in ``feature_names``. P
 columns (``regime_names_``); the model treats them like any other feature.
 
 Training is deterministic on CPU: the same data, parameters and seed give identical predictions
-and byte-identical :meth:`~SequenceClassifier.to_bytes` output (within one torch version and one
-``torch.get_num_threads()`` setting). On CUDA, determinism is best effort (deterministic
-algorithms are requested with ``warn_only=True``). The serialized form is pickle-free: a header
+and byte-identical :meth:`~SequenceClassifier.to_bytes` output (within one torch version; training
+and inference run on one torch thread whatever the machine). On CUDA, determinism is best effort
+(deterministic algorithms are requested with ``warn_only=True``). The serialized form is pickle-free: a header
 line, one line of JSON metadata and the raw little-endian float32 bytes of every tensor.
 """
 
@@ -586,7 +586,7 @@ class SequenceClassifier:
         windows = self._as_windows(X_seq, len(self.feature_names_), "X_seq")
         scaled = _scale(windows, self.mean_, self.scale_, np.float64)
         out = np.empty(scaled.shape[0], dtype=np.float64)
-        with torch.inference_mode():
+        with torch.inference_mode(), _one_thread():
             for start in range(0, scaled.shape[0], _PREDICT_CHUNK):
                 chunk = torch.from_numpy(scaled[start : start + _PREDICT_CHUNK]).to(self.device_)
                 out[start : start + chunk.shape[0]] = torch.sigmoid(net(chunk)).cpu().numpy()
@@ -849,14 +849,33 @@ def _resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread, restoring the setting afterwards.
+
+    CPU reductions split over several threads sum in an order that depends on the thread count, so
+    training would differ between machines (and runs); one thread makes it bit-for-bit repeatable.
+    For these small networks it is also faster: the thread pool's overhead dominates the work.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
 def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch and request deterministic kernels, restoring the global state afterwards."""
+    """Seed torch on one thread and request deterministic kernels, restoring the global state afterwards."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     cudnn_deterministic = torch.backends.cudnn.deterministic
     cudnn_benchmark = torch.backends.cudnn.benchmark
     cuda_devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda_devices):
+    with torch.random.fork_rng(devices=cuda_devices), _one_thread():
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
