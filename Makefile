@@ -48,6 +48,8 @@ bench: setup ## Run the benchmarks and print their figures (see docs/benchmarks.
 	$(PY) benchmarks/bench_signal_latency.py
 	$(PY) benchmarks/bench_risk.py
 	$(PY) benchmarks/bench_risk_walkforward.py
+	$(PY) benchmarks/bench_execution_shortfall.py --tune
+	$(PY) benchmarks/bench_walkforward_scaling.py
 
 clean: ## Remove demo outputs (never the virtual environment or data/)
 	rm -rf $(DEMO_OUT)
