@@ -181,8 +181,26 @@ class ModelSection(_Section):
     short_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     filter_margin: float = Field(default=0.0, ge=0.0, lt=0.5)
     top_k: int = Field(default=3, ge=0, description="Attributions stored with every signal")
+    model_max_age: str | None = Field(
+        default=None,
+        description="Oldest a served model may be (Timedelta from its training end, market time); "
+        "older models give flat signals",
+    )
+    halt_on_expiry: bool = Field(default=False, description="Also halt trading when the model expires")
     stage2: Stage2Section = Stage2Section()
     stage3: Stage3Section = Stage3Section()
+
+    @field_validator("model_max_age")
+    @classmethod
+    def _is_age(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                age = pd.Timedelta(value)
+            except ValueError as error:
+                raise ValueError(f"must be a duration such as '400D', was {value!r}") from error
+            if age <= pd.Timedelta(0):
+                raise ValueError(f"must be a positive duration, was {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> "ModelSection":
@@ -461,9 +479,12 @@ class ExecutionSection(_Section):
     def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
         from nautilus_ai.execution.selector import SelectorConfig
 
-        unknown = sorted(set(value) - set(SelectorConfig.__dataclass_fields__) | set(value) & {"lot", "bar_seconds"})
+        derived = {"lot", "bar_seconds"}  # from the instrument and the bar type
+        unknown = sorted(set(value) - (set(SelectorConfig.__dataclass_fields__) - derived))
         if unknown:
-            raise ValueError(f"unknown selector thresholds {unknown} (lot and bar_seconds come from the instrument and the bars)")
+            raise ValueError(
+                f"unknown selector thresholds {unknown} (lot and bar_seconds come from the instrument, bars)"
+            )
         return value
 
 

@@ -410,6 +410,8 @@ def signal_actor_configs(
                 "horizon_bars": cfg.label.horizon_bars,
                 "top_k": cfg.model.top_k,
                 "fail_on_mismatch": True,
+                "model_max_age": cfg.model.model_max_age,
+                "halt_on_expiry": cfg.model.halt_on_expiry,
             },
         )
         for iid in cfg.data.instruments
