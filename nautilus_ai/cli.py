@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from nautilus_ai import __version__
+from nautilus_ai import __version__, cli_api
 from nautilus_ai.cli_common import handles_errors, out, progress_bars
 from nautilus_ai.cli_diagram import diagram
 from nautilus_ai.cli_live import paper as _live_paper
@@ -626,6 +626,14 @@ registry_app.command("promote")(_registry_promote)
 registry_app.command("rollback")(_registry_rollback)
 registry_app.command("diff")(_registry_diff)
 registry_app.command("history")(_registry_history)
+api_app = typer.Typer(help="The control API sidecar (FastAPI) and its keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (stored hashed, with scopes read, trade, admin).", no_args_is_help=True)
+api_app.command("serve")(cli_api.serve)
+keys_app.command("create")(cli_api.keys_create)
+keys_app.command("revoke")(cli_api.keys_revoke)
+keys_app.command("list")(cli_api.keys_list)
+api_app.add_typer(keys_app, name="keys")
+app.add_typer(api_app, name="api")
 live_app = typer.Typer(help="Live and paper trading nodes.", no_args_is_help=True)
 live_app.command("paper")(_live_paper)
 app.add_typer(live_app, name="live")

@@ -1,0 +1,1 @@
+"""The API's routers: signals, execution, risk, learning, health and metrics."""
