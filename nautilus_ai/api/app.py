@@ -23,12 +23,20 @@ from nautilus_ai.api.ratelimit import RateLimiter
 from nautilus_ai.api.routers import execution, health, learning, metrics, risk, signals
 from nautilus_ai.api.settings import ApiSettings
 from nautilus_ai.api.state import StateReader
+from nautilus_ai.api.ui import ui_router
+from nautilus_ai.config import ExperimentConfig, load_experiment
 from nautilus_ai.live.control_client import ControlClient
 
 API_VERSION = "1.0.0"
 
 
-def create_app(settings: ApiSettings, keys: KeyStore | None = None) -> FastAPI:
+def create_app(
+    settings: ApiSettings,
+    keys: KeyStore | None = None,
+    *,
+    experiment: ExperimentConfig | None = None,
+    ui_poll_interval_s: float = 0.5,
+) -> FastAPI:
     """Return the sidecar app for ``settings``.
 
     Parameters
@@ -37,6 +45,11 @@ def create_app(settings: ApiSettings, keys: KeyStore | None = None) -> FastAPI:
         Where the state, the key store and the control streams are, and the rate limit and CORS rules.
     keys : KeyStore, optional
         The key store (default: ``settings.key_store``).
+    experiment : ExperimentConfig, optional
+        The node's experiment config for the dashboard's system map (default: loaded from
+        ``settings.experiment_config`` when set).
+    ui_poll_interval_s : float
+        How often the dashboard's event stream reads the state.
 
     Returns
     -------
@@ -80,6 +93,13 @@ def create_app(settings: ApiSettings, keys: KeyStore | None = None) -> FastAPI:
         metrics.router,
     ):
         app.include_router(router)
+    if experiment is None and settings.experiment_config is not None:
+        experiment = load_experiment(settings.experiment_config)
+    app.include_router(
+        ui_router(
+            settings, runs_root=settings.runs_root, experiment=experiment, poll_interval_s=ui_poll_interval_s
+        )
+    )
 
     @app.middleware("http")
     async def request_context(

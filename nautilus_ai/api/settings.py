@@ -57,6 +57,10 @@ class ApiSettings(BaseModel):
     """Origins allowed by CORS (none: CORS off)."""
     history_limit: int = Field(default=1000, ge=1, le=100_000)
     """The largest ``limit`` a history route accepts."""
+    runs_root: Path | None = None
+    """Folder of walk-forward run folders listed on the dashboard's runs page (``--out`` of the CLI)."""
+    experiment_config: Path | None = None
+    """Experiment config (TOML) of the node, drawn as the dashboard's live system map."""
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], source: str = "<settings>") -> ApiSettings:

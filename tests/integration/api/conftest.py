@@ -177,7 +177,7 @@ def respond_to_commands(
     """Answer control commands as a node's ControlActor does: validate, then ack ok or rejected."""
     streams = control.control_streams(settings.trader_id, settings.control_stream_prefix)
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    cursor = "$"
+    cursor = "0-0"  # each test's stream is new: read from its start, so no command sent early is missed
     while not stop.is_set():
         response: Any = client.xread({streams.commands: cursor}, block=100, count=10)
         for _, entries in response or []:
