@@ -54,29 +54,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nautilus_ai.backtest import node_config
 from nautilus_ai.backtest.feature_build import META_COLUMNS, batch_instrument_frame
-from nautilus_ai.backtest.fold_models import (
-    fit_regime,
-    fold_scores,
-    regime_probabilities,
-    staged_params,
-)
 from nautilus_ai.backtest.folds import Fold
 from nautilus_ai.backtest.runner import BacktestJob, BacktestJobResult, run_backtest_job, run_jobs
 from nautilus_ai.backtest.walkforward import (
-    fold_rows,
     load_closes,
-    training_cvar_scenarios,
+    train_fold,
     training_frame,
-    training_payoff_ratio,
-    training_returns,
     warmup_start,
 )
 from nautilus_ai.catalog.atomic import atomic_write_text, write_parquet_atomic
 from nautilus_ai.config import ExperimentConfig
 from nautilus_ai.errors import ConfigError, DataError
 from nautilus_ai.learning.registry import ModelRegistry
-from nautilus_ai.learning.train_staged import fit_staged
-from nautilus_ai.strategies.portfolio_strategy import save_returns
 
 Progress = Callable[[str, int, int], None]
 
@@ -801,62 +790,17 @@ def _train(
     cfg: ExperimentConfig, fold: Fold, closes: dict[str, pd.Series], features: pd.DataFrame, work: Path
 ) -> _TrainedModel:
     """Fit and register the regime and staged models on the fold's training window, as a walk-forward fold."""
-    spec = cfg.features.to_spec()
-    names = spec.feature_names()
     frame = training_frame(features, closes, cfg.label.horizon_bars)
-    train = fold_rows(frame, fold.train_start, fold.train_end)
-    if len(train) < 50 or train["fwd_return"].gt(0).nunique() < 2:
-        raise DataError(
-            f"only {len(train)} labelled training rows between {fold.train_start} and {fold.train_end}: "
-            "lengthen [walkforward] train or shorten the label horizon"
-        )
     registry = ModelRegistry(work / "registry")
-    train_start, train_end = fold.train_start.isoformat(), fold.train_end.isoformat()
-    fold_frame, regime_version = frame, None
-    regime_columns: list[str] = []
-    regime_names: tuple[str, ...] = ()
-    if cfg.regime.enabled:
-        regime_model = fit_regime(cfg, train, spec.fingerprint(), None)
-        probabilities = regime_probabilities(regime_model, frame, cfg.regime.features)
-        fold_frame = frame.assign(**{c: probabilities[c].to_numpy() for c in probabilities.columns})
-        regime_columns, regime_names = list(probabilities.columns), tuple(regime_model.regime_names_)
-        train = fold_rows(fold_frame, fold.train_start, fold.train_end)
-        regime_version = registry.register(
-            regime_model,
-            name=f"{cfg.model.name}-regime",
-            seed=cfg.seed,
-            params={"kind": cfg.regime.kind, **regime_model.get_params()},
-            train_start=train_start,
-            train_end=train_end,
-        )
-    model = fit_staged(
-        train,
-        names,
-        spec.fingerprint(),
-        staged_params(cfg),
-        regime_columns=regime_columns,
-        regime_names=regime_names,
-        history=fold_frame,
+    trained = train_fold(cfg, frame, closes, fold, registry, work)
+    return _TrainedModel(
+        str(registry.root),
+        trained.version,
+        trained.regime_version,
+        trained.payoff_ratio,
+        trained.returns_path,
+        trained.cvar_path,
     )
-    payoff = 1.0
-    if cfg.risk.sizing == "kelly_volatility":
-        scores = fold_scores(model, fold_frame, names, regime_columns)
-        payoff = training_payoff_ratio(scores, fold_frame, fold).payoff_ratio
-    returns_path = None
-    if cfg.strategy.kind == "portfolio":
-        returns_path = str(save_returns(training_returns(closes, fold), work / "train-returns.parquet"))
-    cvar_path = None
-    if cfg.risk.cvar_budget is not None:
-        cvar_path = str(training_cvar_scenarios(cfg, closes, fold).save(work / "cvar.npz"))
-    version = registry.register(
-        model,
-        name=cfg.model.name,
-        seed=cfg.seed,
-        params={"kind": cfg.model.kind, "stages": list(model.stages), **dict(cfg.model.params)},
-        train_start=train_start,
-        train_end=train_end,
-    )
-    return _TrainedModel(str(registry.root), version, regime_version, payoff, returns_path, cvar_path)
 
 
 def _check_signals(

@@ -41,7 +41,6 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 from nautilus_trader.persistence.wranglers import BarDataWrangler
 
 from nautilus_ai.backtest import node_config
-from nautilus_ai.backtest.fold_models import fit_regime, fold_scores, regime_probabilities, staged_params
 from nautilus_ai.backtest.folds import Fold, make_folds
 from nautilus_ai.backtest.metrics import compute_metrics, simple_returns
 from nautilus_ai.backtest.runner import BacktestJob, BacktestJobResult, run_backtest_job, run_jobs
@@ -53,12 +52,9 @@ from nautilus_ai.backtest.scenarios import (
     generate_paths,
 )
 from nautilus_ai.backtest.walkforward import (
-    fold_rows,
     load_closes,
-    training_cvar_scenarios,
+    train_fold,
     training_frame,
-    training_payoff_ratio,
-    training_returns,
     warmup_start,
     window_equity,
 )
@@ -66,9 +62,7 @@ from nautilus_ai.catalog.atomic import atomic_write_text, write_parquet_atomic
 from nautilus_ai.config import ExperimentConfig
 from nautilus_ai.errors import ConfigError, DataError
 from nautilus_ai.learning.registry import ModelRegistry
-from nautilus_ai.learning.train_staged import fit_staged
 from nautilus_ai.risk.cvar import conditional_value_at_risk
-from nautilus_ai.strategies.portfolio_strategy import save_returns
 
 Progress = Callable[[str, int, int], None]
 
@@ -460,64 +454,11 @@ def _train_last_fold(
     registry: ModelRegistry,
     work_dir: Path,
 ) -> _TrainedModel:
-    """Fit and register the fold's models as the walk-forward does for each of its folds."""
-    spec = cfg.features.to_spec()
-    names = spec.feature_names()
-    train = fold_rows(frame, fold.train_start, fold.train_end)
-    if len(train) < 50 or train["fwd_return"].gt(0).nunique() < 2:
-        raise DataError(
-            f"last fold: only {len(train)} labelled training rows between {fold.train_start} and "
-            f"{fold.train_end}: lengthen [walkforward] train or shorten the label horizon"
-        )
-    fold_frame = frame
-    regime_version = None
-    regime_columns: list[str] = []
-    regime_names: tuple[str, ...] = ()
-    if cfg.regime.enabled:
-        regime_model = fit_regime(cfg, train, spec.fingerprint(), None)
-        probabilities = regime_probabilities(regime_model, frame, cfg.regime.features)
-        fold_frame = frame.assign(**{c: probabilities[c].to_numpy() for c in probabilities.columns})
-        regime_columns = list(probabilities.columns)
-        regime_names = tuple(regime_model.regime_names_)
-        train = fold_rows(fold_frame, fold.train_start, fold.train_end)
-        regime_version = registry.register(
-            regime_model,
-            name=f"{cfg.model.name}-regime",
-            train_start=fold.train_start.isoformat(),
-            train_end=fold.train_end.isoformat(),
-            seed=cfg.seed,
-            params={"kind": cfg.regime.kind, **regime_model.get_params()},
-            metrics={"regimes": list(regime_names)},
-        )
-    model = fit_staged(
-        train,
-        names,
-        spec.fingerprint(),
-        staged_params(cfg),
-        regime_columns=regime_columns,
-        regime_names=regime_names,
-        history=fold_frame,
+    """Fit and register the fold's models exactly as the walk-forward does for each of its folds."""
+    trained = train_fold(cfg, frame, closes, fold, registry, work_dir)
+    return _TrainedModel(
+        trained.version, trained.regime_version, trained.payoff_ratio, trained.cvar_path, trained.returns_path
     )
-    payoff = 1.0
-    if cfg.risk.sizing == "kelly_volatility":
-        scores = fold_scores(model, fold_frame, names, regime_columns)
-        payoff = training_payoff_ratio(scores, fold_frame, fold).payoff_ratio
-    returns_path = None
-    if cfg.strategy.kind == "portfolio":
-        returns_path = str(save_returns(training_returns(closes, fold), work_dir / "train-returns.parquet"))
-    cvar_path = None
-    if cfg.risk.cvar_budget is not None:
-        cvar_path = str(training_cvar_scenarios(cfg, closes, fold).save(work_dir / "cvar.npz"))
-    version = registry.register(
-        model,
-        name=cfg.model.name,
-        train_start=fold.train_start.isoformat(),
-        train_end=fold.train_end.isoformat(),
-        seed=cfg.seed,
-        params={"kind": cfg.model.kind, "stages": list(model.stages), **dict(cfg.model.params)},
-        metrics={"n_train": len(train), "purpose": "scenarios"},
-    )
-    return _TrainedModel(version, regime_version, payoff, cvar_path, returns_path)
 
 
 def _run(

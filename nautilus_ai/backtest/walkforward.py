@@ -61,6 +61,7 @@ from nautilus_ai.errors import ConfigError, DataError
 from nautilus_ai.learning.labels import forward_returns, label_end_times
 from nautilus_ai.learning.regime_models import RegimeModel
 from nautilus_ai.learning.registry import ModelRegistry, record_walkforward_metrics
+from nautilus_ai.learning.staged import StagedModel
 from nautilus_ai.learning.train_staged import fit_staged
 from nautilus_ai.risk.gate import CvarBudget
 from nautilus_ai.risk.kelly import PayoffEstimate, estimate_payoff_ratio
@@ -267,82 +268,29 @@ def _run(
         warmup = spec.warmup_bars() + cfg.features.volatility_window + 5
     fold_infos: list[dict] = []
     jobs: list[BacktestJob] = []
-    params = staged_params(cfg)
     reference: RegimeModel | None = None
     # lineage: each fold's model records the previous fold's version of the same family as its parent
     parent_version: str | None = None
     parent_regime: str | None = None
     for fold in folds:
         notify("train", fold.index, len(folds))
-        cutoff = embargo_cutoff(bar_times, fold.test_start, cfg.walkforward.embargo_bars)
-        train = fold_rows(frame, fold.train_start, fold.train_end, cutoff)
-        if len(train) < 50 or train["fwd_return"].gt(0).nunique() < 2:
-            raise DataError(
-                f"fold {fold.index}: only {len(train)} labelled training rows between {fold.train_start} and "
-                f"{fold.train_end}: lengthen [walkforward] train, or shorten the label horizon or the embargo"
-            )
-        fold_frame = frame
-        regime_version = None
-        regime_columns: list[str] = []
-        regime_names: tuple[str, ...] = ()
-        if cfg.regime.enabled:
-            regime_model = fit_regime(cfg, train, spec.fingerprint(), reference)
-            reference = regime_model
-            probabilities = regime_probabilities(regime_model, frame, cfg.regime.features)
-            # same rows in the same order (the index repeats across instruments): add by position
-            fold_frame = frame.assign(**{c: probabilities[c].to_numpy() for c in probabilities.columns})
-            regime_columns = list(probabilities.columns)
-            regime_names = tuple(regime_model.regime_names_)
-            train = fold_rows(fold_frame, fold.train_start, fold.train_end, cutoff)
-            regime_version = registry.register(
-                regime_model,
-                name=f"{cfg.model.name}-regime",
-                train_start=fold.train_start.isoformat(),
-                train_end=fold.train_end.isoformat(),
-                seed=cfg.seed,
-                params={"kind": cfg.regime.kind, **regime_model.get_params()},
-                metrics={"regimes": list(regime_names)},
-                parent=parent_regime,
-            )
-        model = fit_staged(
-            train,
-            names,
-            spec.fingerprint(),
-            params,
-            regime_columns=regime_columns,
-            regime_names=regime_names,
-            history=fold_frame,
+        trained = train_fold(
+            cfg,
+            frame,
+            closes,
+            fold,
+            registry,
+            work_dir,
+            reference=reference,
+            parent_version=parent_version,
+            parent_regime=parent_regime,
         )
-        test = fold_rows(fold_frame, fold.test_start, fold.test_end + pd.Timedelta(1, "ns"))
-        scores = fold_scores(model, fold_frame, names, regime_columns)
-        model_metrics = _model_metrics(scores, fold_frame, fold, cutoff)
-        payoff = (
-            training_payoff_ratio(scores, fold_frame, fold, cutoff)
-            if cfg.risk.sizing == "kelly_volatility"
-            else None
-        )
-        returns_path = None
-        if cfg.strategy.kind == "portfolio":
-            returns_path = str(
-                save_returns(
-                    training_returns(closes, fold), work_dir / f"fold{fold.index:03d}-train-returns.parquet"
-                )
-            )
-        cvar_path = None
-        if cfg.risk.cvar_budget is not None:
-            cvar_path = str(
-                training_cvar_scenarios(cfg, closes, fold).save(work_dir / f"fold{fold.index:03d}-cvar.npz")
-            )
-        version = registry.register(
-            model,
-            name=cfg.model.name,
-            train_start=fold.train_start.isoformat(),
-            train_end=fold.train_end.isoformat(),
-            seed=cfg.seed,
-            params={"kind": cfg.model.kind, "stages": list(model.stages), **dict(cfg.model.params)},
-            metrics=model_metrics,
-            parent=parent_version,
-        )
+        if trained.regime_model is not None:
+            reference = trained.regime_model
+        model, version, regime_version = trained.model, trained.version, trained.regime_version
+        cutoff, model_metrics, payoff = trained.cutoff, trained.model_metrics, trained.payoff
+        returns_path, cvar_path = trained.returns_path, trained.cvar_path
+        test = fold_rows(trained.fold_frame, fold.test_start, fold.test_end + pd.Timedelta(1, "ns"))
         parent_version, parent_regime = version, regime_version
         shap = shap_importance(model, test, names)
         fold_infos.append(
@@ -425,6 +373,133 @@ def _run(
         registry, result.folds, result.metrics.get("overfitting"), run_id=result.run_id
     )
     return result
+
+
+@dataclass
+class FoldTraining:
+    """The models fitted and registered for one fold, and the files its test-window run needs."""
+
+    model: StagedModel
+    version: str
+    regime_model: RegimeModel | None
+    regime_version: str | None
+    fold_frame: pd.DataFrame
+    cutoff: pd.Timestamp
+    model_metrics: dict[str, Any]
+    payoff: PayoffEstimate | None
+    returns_path: str | None
+    cvar_path: str | None
+
+    @property
+    def payoff_ratio(self) -> float:
+        """The Kelly payoff ratio for the strategy (1.0 when the sizing does not use it)."""
+        return self.payoff.payoff_ratio if self.payoff is not None else 1.0
+
+
+def train_fold(
+    cfg: ExperimentConfig,
+    frame: pd.DataFrame,
+    closes: dict[str, pd.Series],
+    fold: Fold,
+    registry: ModelRegistry,
+    work_dir: Path,
+    *,
+    reference: RegimeModel | None = None,
+    parent_version: str | None = None,
+    parent_regime: str | None = None,
+) -> FoldTraining:
+    """Fit and register one fold's regime and staged models, and write the files its backtest needs.
+
+    The training rows are those whose label ends before the training window ends and before the
+    embargo ahead of the test window (purge + ``[walkforward] embargo_bars``); the regime model is
+    matched to ``reference`` (the previous fold's); the Kelly payoff ratio, the CVaR scenarios and the
+    portfolio's training returns come from the training window only. The walk-forward calls this for
+    every fold, and ``backtest scenarios`` and ``backtest lookahead`` for the fold they replay, so all
+    three train the same way.
+    """
+    spec = cfg.features.to_spec()
+    names = spec.feature_names()
+    bar_times = pd.DatetimeIndex(sorted(set().union(*(c.index for c in closes.values()))))
+    cutoff = embargo_cutoff(bar_times, fold.test_start, cfg.walkforward.embargo_bars)
+    train = fold_rows(frame, fold.train_start, fold.train_end, cutoff)
+    if len(train) < 50 or train["fwd_return"].gt(0).nunique() < 2:
+        raise DataError(
+            f"fold {fold.index}: only {len(train)} labelled training rows between {fold.train_start} and "
+            f"{fold.train_end}: lengthen [walkforward] train, or shorten the label horizon or the embargo"
+        )
+    fold_frame = frame
+    regime_model: RegimeModel | None = None
+    regime_version = None
+    regime_columns: list[str] = []
+    regime_names: tuple[str, ...] = ()
+    if cfg.regime.enabled:
+        regime_model = fit_regime(cfg, train, spec.fingerprint(), reference)
+        probabilities = regime_probabilities(regime_model, frame, cfg.regime.features)
+        # same rows in the same order (the index repeats across instruments): add by position
+        fold_frame = frame.assign(**{c: probabilities[c].to_numpy() for c in probabilities.columns})
+        regime_columns = list(probabilities.columns)
+        regime_names = tuple(regime_model.regime_names_)
+        train = fold_rows(fold_frame, fold.train_start, fold.train_end, cutoff)
+        regime_version = registry.register(
+            regime_model,
+            name=f"{cfg.model.name}-regime",
+            train_start=fold.train_start.isoformat(),
+            train_end=fold.train_end.isoformat(),
+            seed=cfg.seed,
+            params={"kind": cfg.regime.kind, **regime_model.get_params()},
+            metrics={"regimes": list(regime_names)},
+            parent=parent_regime,
+        )
+    model = fit_staged(
+        train,
+        names,
+        spec.fingerprint(),
+        staged_params(cfg),
+        regime_columns=regime_columns,
+        regime_names=regime_names,
+        history=fold_frame,
+    )
+    scores = fold_scores(model, fold_frame, names, regime_columns)
+    model_metrics = _model_metrics(scores, fold_frame, fold, cutoff)
+    payoff = (
+        training_payoff_ratio(scores, fold_frame, fold, cutoff)
+        if cfg.risk.sizing == "kelly_volatility"
+        else None
+    )
+    returns_path = None
+    if cfg.strategy.kind == "portfolio":
+        returns_path = str(
+            save_returns(
+                training_returns(closes, fold), work_dir / f"fold{fold.index:03d}-train-returns.parquet"
+            )
+        )
+    cvar_path = None
+    if cfg.risk.cvar_budget is not None:
+        cvar_path = str(
+            training_cvar_scenarios(cfg, closes, fold).save(work_dir / f"fold{fold.index:03d}-cvar.npz")
+        )
+    version = registry.register(
+        model,
+        name=cfg.model.name,
+        train_start=fold.train_start.isoformat(),
+        train_end=fold.train_end.isoformat(),
+        seed=cfg.seed,
+        params={"kind": cfg.model.kind, "stages": list(model.stages), **dict(cfg.model.params)},
+        metrics=model_metrics,
+        parent=parent_version,
+    )
+    return FoldTraining(
+        model,
+        version,
+        regime_model,
+        regime_version,
+        fold_frame,
+        cutoff,
+        model_metrics,
+        payoff,
+        returns_path,
+        cvar_path,
+    )
 
 
 def _fold_masks(
