@@ -29,6 +29,8 @@ def config(catalog):
         catalog,
         data={"end": "2014-10-01"},
         venue={"fee_model": "per_share", "commission": COMMISSION, "prob_slippage": 0.5},
+        # market orders, so every fill is at the bar's close or one tick beyond it (the fill model's slip)
+        execution={"mode": "market"},
         walkforward={"test": "120D", "embargo_bars": 3, "ema_fast": 5, "ema_slow": 20, "n_trials": 4},
     )
 
