@@ -62,6 +62,14 @@ def paper(
         bool, typer.Option("--redis-flush", help="With --redis-url: delete the trader's saved state first")
     ] = False,
     trader_id: Annotated[str, typer.Option("--trader-id", help="The node's trader id")] = "PAPER-001",
+    control: Annotated[
+        bool,
+        typer.Option(
+            "--control/--no-control",
+            help="With --redis-url: run the ControlActor (operator commands) and mirror the node's state "
+            "into Redis for `nautilus-ai api serve` and its dashboard",
+        ),
+    ] = True,
 ) -> None:
     """Run a paper TradingNode: catalog replay, the backtest's actors and strategy, sandbox fills."""
     from nautilus_trader.model.identifiers import Venue
@@ -88,6 +96,26 @@ def paper(
         raise ConfigError("--redis-flush needs --redis-url")
     registry = registry or Path("runs/registry")
     model, regime = resolve_model_versions(cfg, registry, model_version, regime_version)
+    extra_actors = []
+    if redis is not None and control:
+        from nautilus_trader.config import ImportableActorConfig
+
+        from nautilus_ai.live.control_actor import control_actor_config
+
+        extra_actors = [
+            control_actor_config(
+                redis_host=redis.host, redis_port=redis.port, registry_path=str(Path(registry).resolve())
+            ),
+            ImportableActorConfig(
+                actor_path="nautilus_ai.live.redis_publisher:RedisPublisherActor",
+                config_path="nautilus_ai.live.redis_publisher:RedisPublisherActorConfig",
+                config={
+                    "component_id": "RedisPublisherActor",
+                    "instrument_ids": list(cfg.data.instruments),
+                    "redis_url": redis.url,
+                },
+            ),
+        ]
     out_dir = out_dir or Path("runs/paper") / f"{pd.Timestamp.now(tz='UTC'):%Y%m%d-%H%M%S}-{cfg.name}"
     out_dir.mkdir(parents=True, exist_ok=True)
     node = build_paper_node(
@@ -105,6 +133,7 @@ def paper(
             events_dir=out_dir / "events",
             trader_id=trader_id,
             redis=redis,
+            extra_actors=extra_actors,
         )
     )
     try:
