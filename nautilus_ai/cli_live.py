@@ -70,6 +70,17 @@ def paper(
             "into Redis for `nautilus-ai api serve` and its dashboard",
         ),
     ] = True,
+    experience_dir: Annotated[
+        Path | None,
+        typer.Option("--experience-dir", help="With [learning] enabled: experience buffer folder"),
+    ] = None,
+    reference_features: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference-features",
+            help="With [learning] enabled: features.parquet of the training window, the drift reference",
+        ),
+    ] = None,
 ) -> None:
     """Run a paper TradingNode: catalog replay, the backtest's actors and strategy, sandbox fills."""
     from nautilus_trader.model.identifiers import Venue
@@ -134,6 +145,8 @@ def paper(
             trader_id=trader_id,
             redis=redis,
             extra_actors=extra_actors,
+            experience_dir=experience_dir,
+            reference_features=reference_features,
         )
     )
     try:

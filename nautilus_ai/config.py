@@ -488,6 +488,61 @@ class ExecutionSection(_Section):
         return value
 
 
+class LearningSection(_Section):
+    """Adaptive learning on a paper node (``docs/adaptive.md``).
+
+    With ``enabled``, every instrument gets an ExperienceActor (decisions, outcomes, drift checks
+    against ``reference_features`` over the served model's training window) and, with ``updater``,
+    a ModelUpdaterActor (background update on a retrain trigger, shadow evaluation, gated promotion,
+    hot swap).
+    """
+
+    enabled: bool = False
+    buffer_dir: str = Field(default="runs/experience", description="Experience buffers (one per instrument)")
+    capacity: int = Field(default=10_000, ge=1)
+    save_every_bars: int = Field(default=0, ge=0)
+    reference_features: str | None = Field(
+        default=None, description="FeatureRecorder/walk-forward features.parquet holding the training window"
+    )
+    drift_every_bars: int = Field(default=20, ge=1)
+    drift_window: int = Field(default=60, ge=2)
+    cooldown_bars: int = Field(default=0, ge=0)
+    rebase_rows: int = Field(default=250, ge=0)
+    drift: dict[str, float] = Field(default_factory=dict, description="DriftConfig thresholds")
+    updater: bool = True
+    retrain_every_bars: int = Field(default=0, ge=0)
+    apply_after_bars: int = Field(default=0, ge=0)
+    worker: Literal["process", "thread"] = "process"
+    shadow_min_outcomes: int = Field(default=50, ge=1)
+    update: dict[str, Any] = Field(default_factory=dict, description="UpdateConfig fields")
+    gate: dict[str, Any] | None = Field(default=None, description="PromotionGate of the shadow promotion")
+
+    @field_validator("drift")
+    @classmethod
+    def _known_drift(cls, value: dict[str, float]) -> dict[str, float]:
+        from nautilus_ai.learning.drift import DriftConfig
+
+        DriftConfig.model_validate(value)
+        return value
+
+    @field_validator("update")
+    @classmethod
+    def _known_update(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from nautilus_ai.learning.updater import UpdateConfig
+
+        UpdateConfig.model_validate(value)
+        return value
+
+    @field_validator("gate")
+    @classmethod
+    def _known_gate(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        from nautilus_ai.learning.promotion import PromotionGate
+
+        if value is not None:
+            PromotionGate.model_validate(value)
+        return value
+
+
 class ExperimentConfig(_Section):
     """A whole experiment: data, features, label, model, strategy, venue and walk-forward."""
 
@@ -504,6 +559,7 @@ class ExperimentConfig(_Section):
     venue: VenueSection = VenueSection()
     execution: ExecutionSection = ExecutionSection()
     walkforward: WalkForwardSection = WalkForwardSection()
+    learning: LearningSection = LearningSection()
 
     def to_toml(self) -> str:
         """Return the resolved config as TOML (defaults filled in, None values left out)."""

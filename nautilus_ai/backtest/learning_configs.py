@@ -1,9 +1,12 @@
-"""ImportableActorConfig builders of the adaptive-learning actors (the ExperienceActor).
+"""ImportableActorConfig builders of the adaptive-learning actors (ExperienceActor, ModelUpdaterActor).
 
 Add them to a run's actors after the SignalActors, for example::
 
     run = node_config.ml_run(cfg, catalog, ...)
     actors = [*run.engine.actors, *experience_actor_configs(cfg, buffer_dir, reference_path=...)]
+
+or, from the experiment's ``[learning]`` section, :func:`adaptive_actor_configs` (what
+:func:`nautilus_ai.live.paper.paper_node_config` adds when ``[learning] enabled``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from nautilus_trader.config import ImportableActorConfig
 from nautilus_ai.config import ExperimentConfig
 
 _EXPERIENCE_ACTOR = "nautilus_ai.learning.experience_actor"
+_UPDATER_ACTOR = "nautilus_ai.learning.updater_actor"
 
 
 def experience_buffer_path(buffer_dir: str | Path, instrument_id: str) -> Path:
@@ -41,6 +45,7 @@ def experience_actor_config(
     reference_brier: float | None = None,
     reference_ece: float | None = None,
     cooldown_bars: int = 0,
+    rebase_rows: int = 0,
 ) -> ImportableActorConfig:
     """Return the ExperienceActor of one instrument (fields as in ``ExperienceActorConfig``).
 
@@ -53,7 +58,8 @@ def experience_actor_config(
     buffer_path : str or Path
         The experience buffer file.
     horizon_bars, capacity, save_every_bars, reference_path, reference_start, reference_end,
-    drift_every_bars, drift_window, drift, reference_hit_rate, reference_brier, reference_ece, cooldown_bars
+    drift_every_bars, drift_window, drift, reference_hit_rate, reference_brier, reference_ece, cooldown_bars,
+    rebase_rows
         See :class:`~nautilus_ai.learning.experience_actor.ExperienceActorConfig`.
 
     Returns
@@ -83,6 +89,7 @@ def experience_actor_config(
             "reference_brier": reference_brier,
             "reference_ece": reference_ece,
             "cooldown_bars": cooldown_bars,
+            "rebase_rows": rebase_rows,
         },
     )
 
@@ -130,3 +137,144 @@ def experience_actor_configs(
         )
         for iid, bt in zip(cfg.data.instruments, cfg.data.bar_types(), strict=True)
     ]
+
+
+def updater_actor_config(
+    instrument_id: str,
+    bar_type: str,
+    *,
+    registry_path: str | Path,
+    model_version: str,
+    buffer_path: str | Path,
+    **options: object,
+) -> ImportableActorConfig:
+    """Return the ModelUpdaterActor of one instrument (fields as in ``ModelUpdaterActorConfig``).
+
+    Parameters
+    ----------
+    instrument_id, bar_type : str
+        The instrument and its bars.
+    registry_path : str or Path
+        The model registry.
+    model_version : str
+        The version served at start.
+    buffer_path : str or Path
+        The instrument's experience buffer (the ExperienceActor's ``buffer_path``).
+    **options : object
+        Further :class:`~nautilus_ai.learning.updater_actor.ModelUpdaterActorConfig` fields.
+
+    Returns
+    -------
+    ImportableActorConfig
+        With component id ``ModelUpdaterActor-<instrument_id>``.
+
+    """
+    return ImportableActorConfig(
+        actor_path=f"{_UPDATER_ACTOR}:ModelUpdaterActor",
+        config_path=f"{_UPDATER_ACTOR}:ModelUpdaterActorConfig",
+        config={
+            "component_id": f"ModelUpdaterActor-{instrument_id}",
+            "instrument_id": instrument_id,
+            "bar_type": bar_type,
+            "registry_path": str(registry_path),
+            "model_version": model_version,
+            "buffer_path": str(buffer_path),
+            **options,
+        },
+    )
+
+
+def adaptive_actor_configs(
+    cfg: ExperimentConfig,
+    *,
+    registry_path: str | Path,
+    model_version: str,
+    buffer_dir: str | Path | None = None,
+    reference_path: str | Path | None = None,
+) -> list[ImportableActorConfig]:
+    """Return the ExperienceActors and ModelUpdaterActors of ``cfg``'s ``[learning]`` section.
+
+    The drift reference is the served version's training window (its registry record's
+    ``train_start``/``train_end``) in ``reference_path`` (default ``[learning] reference_features``);
+    without one, only scheduled and operator triggers start updates.
+
+    Parameters
+    ----------
+    cfg : ExperimentConfig
+        The experiment.
+    registry_path : str or Path
+        The model registry.
+    model_version : str
+        The version the SignalActors serve.
+    buffer_dir : str or Path, optional
+        Overrides ``[learning] buffer_dir``.
+    reference_path : str or Path, optional
+        Overrides ``[learning] reference_features``.
+
+    Returns
+    -------
+    list[ImportableActorConfig]
+        Per instrument, the ExperienceActor then (with ``[learning] updater``) the ModelUpdaterActor;
+        empty when ``[learning] enabled`` is false.
+
+    Raises
+    ------
+    ConfigError
+        If the reference file does not exist.
+
+    """
+    from nautilus_ai.errors import ConfigError
+    from nautilus_ai.learning.registry import ModelRegistry
+
+    learning = cfg.learning
+    if not learning.enabled:
+        return []
+    buffers = Path(buffer_dir if buffer_dir is not None else learning.buffer_dir)
+    reference = reference_path if reference_path is not None else learning.reference_features
+    start = end = None
+    if reference is not None:
+        if not Path(reference).is_file():
+            raise ConfigError(f"[learning] reference_features {reference} does not exist")
+        record = ModelRegistry(registry_path).get(model_version)
+        start, end = record.train_start, record.train_end
+    actors: list[ImportableActorConfig] = []
+    for iid, bt in zip(cfg.data.instruments, cfg.data.bar_types(), strict=True):
+        buffer_path = experience_buffer_path(buffers, iid)
+        actors.append(
+            experience_actor_config(
+                iid,
+                bt,
+                buffer_path,
+                horizon_bars=cfg.label.horizon_bars,
+                capacity=learning.capacity,
+                save_every_bars=learning.save_every_bars,
+                reference_path=reference,
+                reference_start=start,
+                reference_end=end,
+                drift_every_bars=learning.drift_every_bars,
+                drift_window=learning.drift_window,
+                drift=learning.drift or None,
+                cooldown_bars=learning.cooldown_bars,
+                rebase_rows=learning.rebase_rows,
+            )
+        )
+        if learning.updater:
+            actors.append(
+                updater_actor_config(
+                    iid,
+                    bt,
+                    registry_path=registry_path,
+                    model_version=model_version,
+                    buffer_path=buffer_path,
+                    update=dict(learning.update),
+                    retrain_every_bars=learning.retrain_every_bars,
+                    apply_after_bars=learning.apply_after_bars,
+                    worker=learning.worker,
+                    horizon_bars=cfg.label.horizon_bars,
+                    shadow_min_outcomes=learning.shadow_min_outcomes,
+                    gate=learning.gate,
+                    long_threshold=cfg.model.long_threshold,
+                    short_threshold=cfg.model.short_threshold,
+                )
+            )
+    return actors

@@ -259,6 +259,7 @@ class ExperienceBuffer:
         alpha: float = 0.6,
         beta: float = 0.4,
         with_replacement: bool = True,
+        before_ts: int | None = None,
     ) -> ExperienceSample:
         """Draw ``n`` resolved experiences, uniformly or by priority ``|error|^alpha``.
 
@@ -274,6 +275,8 @@ class ExperienceBuffer:
             Prioritization and importance-correction exponents.
         with_replacement : bool, default True
             Draw with replacement.
+        before_ts : int, optional
+            Draw only from experiences whose decision time is before this (UNIX ns).
 
         Returns
         -------
@@ -293,9 +296,17 @@ class ExperienceBuffer:
             raise ConfigError(f"sample size n={n} is invalid: set n >= 1")
         if alpha < 0 or not 0.0 <= beta <= 1.0:
             raise ConfigError(f"alpha={alpha}, beta={beta}: expected alpha >= 0 and beta in [0, 1]")
-        keys = np.array([k for k, e in self._items.items() if e.outcome is not None], dtype=np.int64)
+        keys = np.array(
+            [
+                k
+                for k, e in self._items.items()
+                if e.outcome is not None and (before_ts is None or e.ts_event < before_ts)
+            ],
+            dtype=np.int64,
+        )
         if keys.size == 0:
-            raise DataError("the experience buffer has no resolved experience to sample")
+            where = "" if before_ts is None else f" before {before_ts}"
+            raise DataError(f"the experience buffer has no resolved experience{where} to sample")
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         if prioritized:
             errors = np.array([self._items[int(k)].error for k in keys])

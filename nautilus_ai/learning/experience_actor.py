@@ -45,7 +45,7 @@ from nautilus_ai.catalog.types import FeatureVector, ModelSignal, topic_data_typ
 from nautilus_ai.errors import ConfigError, DataError
 from nautilus_ai.learning.drift import DRIFT_TOPIC, DriftConfig, DriftMonitor, DriftReport
 from nautilus_ai.learning.experience import Experience, ExperienceBuffer, Outcome
-from nautilus_ai.live.control import RETRAIN_TOPIC, RetrainTrigger
+from nautilus_ai.live.control import MODEL_SWAP_TOPIC, RETRAIN_TOPIC, ModelSwap, RetrainTrigger
 
 _RECENT_BARS = 16
 
@@ -84,6 +84,9 @@ class ExperienceActorConfig(ActorConfig, frozen=True):
         Reference calibration (both enable the calibration decay check).
     cooldown_bars : int, default 0
         Bars after a trigger during which no new trigger is published (0: ``drift_window``).
+    rebase_rows : int, default 0
+        On a ModelSwap, make the features of the last ``rebase_rows`` experiences the new drift
+        reference (the rows an update learned from); 0 keeps the training-window reference.
 
     """
 
@@ -103,6 +106,7 @@ class ExperienceActorConfig(ActorConfig, frozen=True):
     reference_brier: float | None = None
     reference_ece: float | None = None
     cooldown_bars: int = 0
+    rebase_rows: int = 0
 
 
 def _positive_int(config: ExperienceActorConfig, name: str, minimum: int) -> int:
@@ -168,6 +172,7 @@ class ExperienceActor(Actor):
         self._drift_every = _positive_int(config, "drift_every_bars", 1)
         self._drift_window = _positive_int(config, "drift_window", 2)
         self._cooldown = _positive_int(config, "cooldown_bars", 0) or self._drift_window
+        self._rebase_rows = _positive_int(config, "rebase_rows", 0)
         self._reference_start = _timestamp_ns(config, "reference_start")
         self._reference_end = _timestamp_ns(config, "reference_end")
         try:
@@ -230,6 +235,9 @@ class ExperienceActor(Actor):
         self.subscribe_data(self._signal_type, instrument_id=self._instrument_id)
         self.subscribe_bars(self.config.bar_type)
         self.msgbus.subscribe(topic=self._fills_topic, handler=self._on_fill)
+        # before any updater (lower priority) reads the buffer for this trigger
+        self.msgbus.subscribe(topic=RETRAIN_TOPIC, handler=self._on_retrain, priority=10)
+        self.msgbus.subscribe(topic=MODEL_SWAP_TOPIC, handler=self._on_swap)
 
     def on_stop(self) -> None:
         """Unsubscribe and write the buffer."""
@@ -237,7 +245,28 @@ class ExperienceActor(Actor):
         self.unsubscribe_data(self._signal_type, instrument_id=self._instrument_id)
         self.unsubscribe_bars(self.config.bar_type)
         self.msgbus.unsubscribe(topic=self._fills_topic, handler=self._on_fill)
+        self.msgbus.unsubscribe(topic=RETRAIN_TOPIC, handler=self._on_retrain)
+        self.msgbus.unsubscribe(topic=MODEL_SWAP_TOPIC, handler=self._on_swap)
         self.save()
+
+    def _on_retrain(self, message: object) -> None:
+        """Write the buffer so that an update started by this trigger learns from every experience."""
+        if isinstance(message, RetrainTrigger):
+            self.save()
+
+    def _on_swap(self, message: object) -> None:
+        """Rebase the drift reference on the newest experiences after a model swap (``rebase_rows``)."""
+        if not isinstance(message, ModelSwap) or not self._rebase_rows:
+            return
+        if self.monitor is None or self.buffer is None or len(self.buffer) < self._drift_config.min_samples:
+            return
+        self.monitor = DriftMonitor(
+            self.buffer.feature_matrix(last=self._rebase_rows),
+            self.monitor.feature_names,
+            self._drift_config,
+        )
+        self._last_trigger_bar = self._n_bars
+        self.log.info(f"drift reference rebased on the last {self._rebase_rows} experiences after {message}")
 
     def on_reset(self) -> None:
         """Forget the in-memory state (the saved buffer is reloaded on the next start)."""

@@ -148,6 +148,54 @@ class DirectionClassifier(FingerprintedEstimator):
         self._set_fingerprint(names, spec_hash, matrix.shape[0], params)
         return self
 
+    def refit(
+        self,
+        X: np.ndarray,  # noqa: N803 (scikit-learn convention)
+        y: np.ndarray,
+        *,
+        decay_rate: float = 0.9,
+        sample_weight: np.ndarray | None = None,
+    ) -> DirectionClassifier:
+        """Return a copy whose leaf values are refitted on new rows, trees kept (LightGBM ``refit``).
+
+        Every leaf's output becomes ``decay_rate * old + (1 - decay_rate) * new``, where ``new`` is
+        the leaf value fitted on ``X``/``y`` with the same tree structure: the model adapts to recent
+        data without growing or reshaping trees. ``self`` is not changed.
+
+        Parameters
+        ----------
+        X : np.ndarray
+            Float matrix of shape (n_rows, n_features) in the order of ``feature_names_``.
+        y : np.ndarray
+            Labels in {0, 1}; both classes must be present.
+        decay_rate : float, default 0.9
+            Weight of the old leaf values, in [0, 1].
+        sample_weight : np.ndarray, optional
+            Non-negative weight per row.
+
+        Returns
+        -------
+        DirectionClassifier
+            A new fitted classifier (same parameters, seed and fingerprint; ``n_train_`` = rows of ``X``).
+
+        Raises
+        ------
+        ModelError
+            If the model is not fitted, the data is invalid or ``decay_rate`` is outside [0, 1].
+
+        """
+        booster = self._fitted_booster()
+        if not 0.0 <= float(decay_rate) <= 1.0:
+            raise ModelError(f"refit: decay_rate={decay_rate} must be in [0, 1]")
+        matrix, labels, names, weights = validate_training_data(X, y, self.feature_names_, sample_weight)
+        refitted = booster.refit(
+            matrix, labels.astype(np.int64), decay_rate=float(decay_rate), weight=weights, num_threads=1
+        )
+        clone = DirectionClassifier(params=self.params, seed=self.seed)
+        clone.booster_ = refitted
+        clone._set_fingerprint(names, self.spec_hash_, matrix.shape[0], dict(self.params_))
+        return clone
+
     # -- inference --------------------------------------------------------------------------------
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:  # noqa: N803 (scikit-learn convention)

@@ -47,7 +47,7 @@ from nautilus_ai.catalog.types import FeatureVector, topic_data_type
 from nautilus_ai.errors import ConfigError, DataError, ModelError
 from nautilus_ai.learning.promotion import GateResult, PromotionGate
 from nautilus_ai.learning.registry import ModelRecord, ModelRegistry
-from nautilus_ai.learning.staged import StagedModel, StagedState
+from nautilus_ai.learning.staged import StagedModel
 from nautilus_ai.live.control import MODEL_SWAP_TOPIC, ModelSwap
 
 
@@ -238,6 +238,210 @@ class ShadowRecord:
     forward_return: float | None = None
 
 
+class ShadowSession:
+    """A champion and a challenger scored on the same FeatureVectors, resolved by later closes.
+
+    The engine-free core of :class:`ShadowEvaluator` (and of the
+    :class:`~nautilus_ai.learning.updater_actor.ModelUpdaterActor`'s shadow phase): feed it the
+    instrument's bars (:meth:`add_bar`) and FeatureVectors (:meth:`add_vector`) in event order; once
+    ``min_outcomes`` signals are resolved it computes the :class:`ShadowComparison` and ignores
+    further input.
+
+    Parameters
+    ----------
+    champion, challenger : StagedModel
+        The two models (models with regimes are refused).
+    horizon_bars : int
+        Bars between a signal and the close that resolves it.
+    min_outcomes : int
+        Resolved outcomes after which the comparison is computed.
+
+    Attributes
+    ----------
+    records : list[ShadowRecord]
+        Both models' signals, in event order.
+    comparison : ShadowComparison or None
+        The comparison, once ready.
+
+    """
+
+    def __init__(
+        self, champion: StagedModel, challenger: StagedModel, horizon_bars: int, min_outcomes: int
+    ) -> None:
+        for model in (champion, challenger):
+            if model.regime_names:
+                raise ModelError(
+                    f"a model with regimes {list(model.regime_names)} cannot be scored in shadow: "
+                    "shadow evaluation serves models without regimes only"
+                )
+        challenger.check_features(champion.feature_names_, champion.spec_hash_)
+        self._models = (champion, challenger)
+        self._states = (champion.new_state(), challenger.new_state())
+        self._horizon = int(horizon_bars)
+        self._min_outcomes = int(min_outcomes)
+        self.records: list[ShadowRecord] = []
+        self.comparison: ShadowComparison | None = None
+        self._bar_index: dict[int, int] = {}
+        self._closes: list[float] = []
+        self._unresolved: list[ShadowRecord] = []
+        self._resolved = 0
+
+    @property
+    def resolved(self) -> int:
+        """Number of resolved outcomes so far."""
+        return self._resolved
+
+    def add_bar(self, ts_event: int, close: float) -> ShadowComparison | None:
+        """Record a bar's close; return the comparison if this bar completed it."""
+        if self.comparison is not None:
+            return None
+        self._bar_index[ts_event] = len(self._closes)
+        self._closes.append(float(close))
+        return self._resolve()
+
+    def add_vector(self, vector: FeatureVector) -> ShadowComparison | None:
+        """Score a FeatureVector with both models; return the comparison if it completed it.
+
+        Raises
+        ------
+        ModelError
+            If the vector's features are not the models'.
+
+        """
+        if self.comparison is not None:
+            return None
+        x = vector.as_array()
+        if np.isnan(x).all():  # the FeatureActor's warm-up marker
+            return None
+        champion, challenger = self._models
+        champion.check_features(vector.feature_names(), vector.spec_hash)
+        a = champion.step(self._states[0], x)
+        b = challenger.step(self._states[1], x)
+        record = ShadowRecord(
+            ts_event=vector.ts_event,
+            champion_probability=float(a.probability),
+            champion_direction=int(a.direction),
+            challenger_probability=float(b.probability),
+            challenger_direction=int(b.direction),
+        )
+        self.records.append(record)
+        self._unresolved.append(record)
+        return self._resolve()
+
+    def _resolve(self) -> ShadowComparison | None:
+        last = len(self._closes) - 1
+        still: list[ShadowRecord] = []
+        for record in self._unresolved:
+            index = self._bar_index.get(record.ts_event)
+            if index is None or index + self._horizon > last:
+                still.append(record)
+                continue
+            record.forward_return = self._closes[index + self._horizon] / self._closes[index] - 1.0
+            self._resolved += 1
+        self._unresolved = still
+        if self._resolved < self._min_outcomes:
+            return None
+        done = [r for r in self.records if r.forward_return is not None]
+        self.comparison = compare_shadow(
+            [r.champion_probability for r in done],
+            [r.champion_direction for r in done],
+            [r.challenger_probability for r in done],
+            [r.challenger_direction for r in done],
+            [float(r.forward_return) for r in done if r.forward_return is not None],
+        )
+        return self.comparison
+
+
+@dataclasses.dataclass(frozen=True)
+class PromotionAttempt:
+    """What :func:`promote_after_shadow` did.
+
+    Attributes
+    ----------
+    gate_result : GateResult or None
+        The gate's verdict (None when the registry failed before the gate).
+    swap : ModelSwap or None
+        The swap to publish after a promotion.
+    error : str or None
+        Why the challenger was not promoted.
+
+    """
+
+    gate_result: GateResult | None
+    swap: ModelSwap | None
+    error: str | None
+
+
+def promote_after_shadow(
+    registry: ModelRegistry,
+    champion: ModelRecord,
+    challenger: ModelRecord,
+    comparison: ShadowComparison,
+    gate: PromotionGate,
+    *,
+    actor: str,
+    ts_event: int,
+    archive_refused: bool = False,
+) -> PromotionAttempt:
+    """Record a shadow comparison on the challenger and promote it through the gate.
+
+    Parameters
+    ----------
+    registry : ModelRegistry
+        The registry.
+    champion, challenger : ModelRecord
+        The two versions compared.
+    comparison : ShadowComparison
+        The comparison (its :meth:`~ShadowComparison.registry_metrics` become the challenger's
+        out-of-sample metrics).
+    gate : PromotionGate
+        The gate.
+    actor : str
+        Who promotes (the event log's actor).
+    ts_event : int
+        The time of the swap message (UNIX ns).
+    archive_refused : bool, default False
+        Archive a challenger the gate refused (logged with the gate's reasons), so the registry
+        history shows the rejection.
+
+    Returns
+    -------
+    PromotionAttempt
+        The verdict and, on a pass, the :class:`ModelSwap` to publish.
+
+    """
+    version = challenger.version_id
+    try:
+        registry.record_metrics(version, comparison.registry_metrics())
+        result = registry.promote(
+            version,
+            gate,
+            reason=f"shadow evaluation against {champion.version_id} on {comparison.outcomes} outcomes",
+            actor=actor,
+        )
+    except (ModelError, ConfigError) as exc:
+        refused = getattr(exc, "result", None)
+        if archive_refused and refused is not None:
+            registry.set_status(
+                version,
+                "archived",
+                actor=actor,
+                reason="rejected by the promotion gate after shadow evaluation: "
+                + "; ".join(refused.reasons),
+            )
+        return PromotionAttempt(refused, None, str(exc))
+    swap = ModelSwap(
+        name=challenger.name,
+        version_id=version,
+        previous_version_id=champion.version_id,
+        action="promote",
+        actor=actor,
+        command_id=uuid.uuid4().hex,
+        ts_event=ts_event,
+    )
+    return PromotionAttempt(result, swap, None)
+
+
 class ShadowEvaluatorConfig(ActorConfig, frozen=True):
     """Configuration of a :class:`ShadowEvaluator`.
 
@@ -331,19 +535,13 @@ class ShadowEvaluator(Actor):
         except ValidationError as exc:
             raise ConfigError(f"ShadowEvaluatorConfig.gate is not a valid PromotionGate: {exc}") from exc
         self._feature_type = topic_data_type(FeatureVector, config.instrument_id)
-        self.records: list[ShadowRecord] = []
         self.comparison: ShadowComparison | None = None
         self.gate_result: GateResult | None = None
         self.promotion_error: str | None = None
         self.swap: ModelSwap | None = None
         self.champion_record: ModelRecord | None = None
         self.challenger_record: ModelRecord | None = None
-        self._models: tuple[StagedModel, StagedModel] | None = None
-        self._states: tuple[StagedState, StagedState] | None = None
-        self._bar_index: dict[int, int] = {}
-        self._closes: list[float] = []
-        self._unresolved: list[ShadowRecord] = []
-        self._resolved = 0
+        self.session: ShadowSession | None = None
 
     def _load(self, registry: ModelRegistry, version_id: str) -> tuple[ModelRecord, StagedModel]:
         record = registry.get(version_id)
@@ -380,10 +578,8 @@ class ShadowEvaluator(Actor):
                 )
             champion_version = current.version_id
         champion_record, champion = self._load(registry, champion_version)
-        challenger.check_features(champion.feature_names_, champion_record.spec_hash)
+        self.session = ShadowSession(champion, challenger, self._horizon, self._min_outcomes)
         self.champion_record, self.challenger_record = champion_record, challenger_record
-        self._models = (champion, challenger)
-        self._states = (champion.new_state(), challenger.new_state())
         self.subscribe_data(self._feature_type, instrument_id=self.config.instrument_id)
         self.subscribe_bars(self.config.bar_type)
 
@@ -392,63 +588,30 @@ class ShadowEvaluator(Actor):
         self.unsubscribe_data(self._feature_type, instrument_id=self.config.instrument_id)
         self.unsubscribe_bars(self.config.bar_type)
 
+    @property
+    def records(self) -> list[ShadowRecord]:
+        """Both models' signals, in event order."""
+        return [] if self.session is None else self.session.records
+
     def on_bar(self, bar: Bar) -> None:
         """Record the bar's close and resolve the signals ``horizon_bars`` bars back."""
-        if bar.bar_type != self.config.bar_type:
+        if bar.bar_type != self.config.bar_type or self.session is None:
             return
-        self._bar_index[bar.ts_event] = len(self._closes)
-        self._closes.append(bar.close.as_double())
-        self._resolve()
+        if self.session.add_bar(bar.ts_event, bar.close.as_double()) is not None:
+            self._evaluate()
 
     def on_data(self, data: Data) -> None:
         """Score a FeatureVector with both models and record the pair of signals."""
-        if self._models is None or self._states is None or self.comparison is not None:
+        if self.session is None:
             return
         if not isinstance(data, FeatureVector) or data.instrument_id != self.config.instrument_id:
             return
-        x = data.as_array()
-        if np.isnan(x).all():  # the FeatureActor's warm-up marker
-            return
-        champion, challenger = self._models
-        champion.check_features(data.feature_names(), data.spec_hash)
-        a = champion.step(self._states[0], x)
-        b = challenger.step(self._states[1], x)
-        record = ShadowRecord(
-            ts_event=data.ts_event,
-            champion_probability=float(a.probability),
-            champion_direction=int(a.direction),
-            challenger_probability=float(b.probability),
-            challenger_direction=int(b.direction),
-        )
-        self.records.append(record)
-        self._unresolved.append(record)
-        self._resolve()
-
-    def _resolve(self) -> None:
-        if self.comparison is not None:
-            return
-        last = len(self._closes) - 1
-        still: list[ShadowRecord] = []
-        for record in self._unresolved:
-            index = self._bar_index.get(record.ts_event)
-            if index is None or index + self._horizon > last:
-                still.append(record)
-                continue
-            record.forward_return = self._closes[index + self._horizon] / self._closes[index] - 1.0
-            self._resolved += 1
-        self._unresolved = still
-        if self._resolved >= self._min_outcomes:
+        if self.session.add_vector(data) is not None:
             self._evaluate()
 
     def _evaluate(self) -> None:
-        done = [r for r in self.records if r.forward_return is not None]
-        comparison = compare_shadow(
-            [r.champion_probability for r in done],
-            [r.champion_direction for r in done],
-            [r.challenger_probability for r in done],
-            [r.challenger_direction for r in done],
-            [float(r.forward_return) for r in done if r.forward_return is not None],
-        )
+        assert self.session is not None and self.session.comparison is not None
+        comparison = self.session.comparison
         self.comparison = comparison
         assert self.champion_record is not None and self.challenger_record is not None
         self.log.info(
@@ -463,31 +626,22 @@ class ShadowEvaluator(Actor):
 
     def _promote(self, comparison: ShadowComparison) -> None:
         assert self.champion_record is not None and self.challenger_record is not None
-        registry = ModelRegistry(self.config.registry_path)
-        challenger = self.challenger_record.version_id
-        try:
-            registry.record_metrics(challenger, comparison.registry_metrics())
-            self.gate_result = registry.promote(
-                challenger,
-                self._gate,
-                reason=f"shadow evaluation against {self.champion_record.version_id} "
-                f"on {comparison.outcomes} outcomes",
-                actor=f"shadow:{self.id}",
-            )
-        except (ModelError, ConfigError) as exc:
-            self.promotion_error = str(exc)
-            self.gate_result = getattr(exc, "result", None)
-            self.log.error(f"Shadow promotion of {challenger} refused: {exc}")
-            return
-        swap = ModelSwap(
-            name=self.challenger_record.name,
-            version_id=challenger,
-            previous_version_id=self.champion_record.version_id,
-            action="promote",
+        attempt = promote_after_shadow(
+            ModelRegistry(self.config.registry_path),
+            self.champion_record,
+            self.challenger_record,
+            comparison,
+            self._gate,
             actor=f"shadow:{self.id}",
-            command_id=uuid.uuid4().hex,
             ts_event=self.clock.timestamp_ns(),
         )
-        self.swap = swap
-        self.log.info(f"Promoted {challenger} after shadow evaluation; publishing ModelSwap")
-        self.msgbus.publish(MODEL_SWAP_TOPIC, swap)
+        self.gate_result = attempt.gate_result
+        if attempt.swap is None:
+            self.promotion_error = attempt.error
+            self.log.error(
+                f"Shadow promotion of {self.challenger_record.version_id} refused: {attempt.error}"
+            )
+            return
+        self.swap = attempt.swap
+        self.log.info(f"Promoted {attempt.swap.version_id} after shadow evaluation; publishing ModelSwap")
+        self.msgbus.publish(MODEL_SWAP_TOPIC, attempt.swap)

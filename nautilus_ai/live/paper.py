@@ -51,6 +51,7 @@ from nautilus_ai.adapters.replay.client import (
     load_instruments,
 )
 from nautilus_ai.backtest import node_config
+from nautilus_ai.backtest.learning_configs import adaptive_actor_configs
 from nautilus_ai.config import ExperimentConfig
 from nautilus_ai.errors import ConfigError
 from nautilus_ai.live.persistence import (
@@ -254,6 +255,8 @@ def paper_node_config(
     events_dir: str | Path | None = None,
     features_path: str | Path | None = None,
     extra_actors: Sequence[ImportableActorConfig] = (),
+    experience_dir: str | Path | None = None,
+    reference_features: str | Path | None = None,
     trader_id: str = "PAPER-001",
     log_level: str = "WARNING",
     redis: RedisSettings | None = None,
@@ -262,7 +265,9 @@ def paper_node_config(
 
     The actors and strategies are those of :func:`nautilus_ai.backtest.node_config.ml_run` with the
     same arguments (so the node serves ``model_version`` and ``regime_version`` from
-    ``registry_path``), plus a FeatureRecorder when ``features_path`` is given and ``extra_actors``.
+    ``registry_path``), plus a FeatureRecorder when ``features_path`` is given, the adaptive-learning
+    actors of ``[learning]`` when it is enabled
+    (:func:`~nautilus_ai.backtest.learning_configs.adaptive_actor_configs`) and ``extra_actors``.
 
     Parameters
     ----------
@@ -295,6 +300,8 @@ def paper_node_config(
         Where a FeatureRecorder writes the FeatureVectors (none when None).
     extra_actors : Sequence[ImportableActorConfig]
         More actors to run.
+    experience_dir, reference_features : str or Path, optional
+        Override ``[learning] buffer_dir`` and ``reference_features``.
     trader_id : str, default "PAPER-001"
         The node's trader id.
     log_level : str, default "WARNING"
@@ -349,6 +356,15 @@ def paper_node_config(
     actors = list(engine.actors)
     if features_path is not None:
         actors.append(node_config.feature_recorder_config(cfg, str(features_path)))
+    actors.extend(
+        adaptive_actor_configs(
+            cfg,
+            registry_path=registry_path,
+            model_version=model_version,
+            buffer_dir=experience_dir,
+            reference_path=reference_features,
+        )
+    )
     actors.extend(extra_actors)
     market_events = sorted(
         {_MARKET_EVENT_KINDS[d.data_cls] for d in run.data if d.data_cls in _MARKET_EVENT_KINDS},

@@ -93,6 +93,10 @@ def test_equal_thresholds_are_allowed():
         ("strategy", {"rebalance_band": 1.0}, "strategy.rebalance_band"),
         ("label", {"horizon_bars": 0}, "label.horizon_bars"),
         ("data", {"instruments": []}, "data.instruments"),
+        ("learning", {"worker": "gpu"}, "learning.worker"),
+        ("learning", {"update": {"decay_rate": 2.0}}, "learning.update.decay_rate"),
+        ("learning", {"drift": {"psi_treshold": 0.1}}, "learning.drift.psi_treshold"),
+        ("learning", {"gate": {"min_psr": 2.0}}, "learning.gate.min_psr"),
     ],
 )
 def test_out_of_range_values_raise_config_error_naming_the_field(section, values, field):
