@@ -88,6 +88,7 @@ def paper(
     from nautilus_ai.backtest.node_config import venue_names
     from nautilus_ai.config import load_experiment
     from nautilus_ai.errors import ConfigError
+    from nautilus_ai.learning.updater_actor import learning_rows
     from nautilus_ai.live.paper import build_paper_node, paper_node_config, resolve_model_versions
     from nautilus_ai.live.persistence import RedisSettings, connect
     from nautilus_ai.live.runner import run_paper_node
@@ -165,6 +166,8 @@ def paper(
                 table.add_row(
                     f"balance {venue}", ", ".join(str(m) for m in account.balances_total().values())
                 )
+        for name, value in learning_rows(node.trader.actors()):
+            table.add_row(name, value)
     finally:
         node.dispose()
     out.print(table)

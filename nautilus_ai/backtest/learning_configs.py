@@ -220,7 +220,8 @@ def adaptive_actor_configs(
     Raises
     ------
     ConfigError
-        If the reference file does not exist.
+        If the reference file does not exist, or the updater is on for a config with regimes (the
+        shadow evaluation serves models without regimes only).
 
     """
     from nautilus_ai.errors import ConfigError
@@ -229,6 +230,12 @@ def adaptive_actor_configs(
     learning = cfg.learning
     if not learning.enabled:
         return []
+    if learning.updater and cfg.regime.enabled:
+        raise ConfigError(
+            "[learning] updater = true needs [regime] enabled = false: the updater's shadow evaluation "
+            "and stage-2 fine-tuning serve models without regimes only (set [learning] updater = false "
+            "to collect experiences and watch drift with regimes on)"
+        )
     buffers = Path(buffer_dir if buffer_dir is not None else learning.buffer_dir)
     reference = reference_path if reference_path is not None else learning.reference_features
     start = end = None

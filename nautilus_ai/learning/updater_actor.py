@@ -85,7 +85,8 @@ class ModelUpdaterActorConfig(ActorConfig, frozen=True):
     shadow_min_outcomes : int, default 50
         Resolved shadow outcomes before the gate decides.
     gate : dict, optional
-        :class:`~nautilus_ai.learning.promotion.PromotionGate` fields; default: the challenger's
+        :class:`~nautilus_ai.learning.promotion.PromotionGate` fields (``champion_metric`` defaults to
+        None here: the shadow metrics compare with the champion already); default: the challenger's
         Brier score must beat the champion's on the shadow events
         (``{"min_metrics": {"shadow_brier_improvement": 0.0}, "champion_metric": None}``).
     long_threshold, short_threshold : float
@@ -202,7 +203,8 @@ class ModelUpdaterActor(Actor):
             )
         self._update = parse_update_config(config.update, "ModelUpdaterActorConfig.update")
         try:
-            self._gate = PromotionGate(**(config.gate if config.gate is not None else DEFAULT_SHADOW_GATE))
+            gate = DEFAULT_SHADOW_GATE if config.gate is None else {"champion_metric": None, **config.gate}
+            self._gate = PromotionGate(**gate)
         except ValidationError as exc:
             raise ConfigError(f"ModelUpdaterActorConfig.gate is not a valid PromotionGate: {exc}") from exc
         self._worker: Literal["process", "thread"] = "process" if config.worker == "process" else "thread"
@@ -415,3 +417,45 @@ class ModelUpdaterActor(Actor):
             f"{comparison.outcomes} shadow outcomes; publishing ModelSwap"
         )
         self.msgbus.publish(MODEL_SWAP_TOPIC, attempt.swap)
+
+
+def learning_rows(actors: list[Any]) -> list[tuple[str, str]]:
+    """Return summary rows (item, value) of a node's ExperienceActors and ModelUpdaterActors.
+
+    Parameters
+    ----------
+    actors : list
+        The node's actors (``node.trader.actors()``).
+
+    Returns
+    -------
+    list[tuple[str, str]]
+        Experiences and drift triggers per instrument, then one row per update cycle
+        (``trigger -> candidate -> promoted / rejected / failed``).
+
+    """
+    from nautilus_ai.learning.experience_actor import ExperienceActor
+
+    rows: list[tuple[str, str]] = []
+    for actor in actors:
+        if isinstance(actor, ExperienceActor) and actor.buffer is not None:
+            rows.append(
+                (
+                    f"experiences {actor.config.instrument_id}",
+                    f"{len(actor.buffer)} ({len(actor.buffer.resolved())} resolved), "
+                    f"{len(actor.triggers)} drift trigger(s)",
+                )
+            )
+        if isinstance(actor, ModelUpdaterActor):
+            for i, cycle in enumerate(actor.cycles, 1):
+                verdict = {True: "promoted", False: "rejected", None: "undecided"}[cycle.promoted]
+                if cycle.outcome is not None and cycle.candidate is None:
+                    verdict = "failed"
+                rows.append(
+                    (
+                        f"update {i} {actor.config.instrument_id}",
+                        f"{cycle.trigger.reason[:40]} -> {cycle.candidate or cycle.error or 'running'} "
+                        f"-> {verdict}",
+                    )
+                )
+    return rows

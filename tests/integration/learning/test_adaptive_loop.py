@@ -182,3 +182,52 @@ def test_a_gate_that_cannot_pass_archives_the_candidate_and_keeps_the_champion(t
     assert registry.champion(candidate.name).version_id == served.version_id
     assert result["signal"].swaps == []
     assert set(result["signals"]["model_version"]) == {served.version_id}
+
+
+def test_a_schedule_triggers_updates_without_a_drift_reference(trained):
+    learning = {
+        **_learning({"champion_metric": None, "min_metrics": {"shadow_outcomes": 25}}),
+        "retrain_every_bars": 100,
+    }
+    cfg = trained["cfg"].model_copy(update={"learning": trained["cfg"].learning.model_validate(learning)})
+    registry = ModelRegistry(trained["registry"])
+    served = registry.champion(registry.get(trained["model_version"]).name)
+    assert served is not None
+    out = trained["tmp"] / "schedule"
+    config = paper_node_config(
+        cfg,
+        trained["catalog"],
+        registry_path=trained["registry"],
+        model_version=served.version_id,
+        start=trained["start"],
+        end=trained["end"],
+        trade_start=trained["test_start"],
+        speed=0.0,
+        equity_path=out / "equity.parquet",
+        experience_dir=out / "experience",
+        log_level="ERROR",
+    )
+    node = build_paper_node(config)
+    run_paper_node(node, timeout_s=240.0, dispose=False)
+    updater = next(a for a in node.trader.actors() if isinstance(a, ModelUpdaterActor))
+    experience = next(a for a in node.trader.actors() if isinstance(a, ExperienceActor))
+    node.dispose()
+
+    assert experience.monitor is None and experience.triggers == []  # no reference: no drift checks
+    assert updater.cycles and all(c.trigger.reason == "schedule: every 100 bars" for c in updater.cycles)
+    assert updater.cycles[0].trigger_bar == 100
+    assert updater.cycles[0].candidate is not None
+
+
+def test_the_updater_refuses_a_config_with_regimes(trained):
+    from nautilus_ai.backtest.learning_configs import adaptive_actor_configs
+    from nautilus_ai.errors import ConfigError
+
+    cfg = trained["cfg"].model_copy(
+        update={
+            "learning": trained["cfg"].learning.model_validate({"enabled": True}),
+            "regime": trained["cfg"].regime.model_validate({"enabled": True}),
+        }
+    )
+    with pytest.raises(ConfigError, match=r"\[regime\] enabled = false"):
+        adaptive_actor_configs(cfg, registry_path=trained["registry"], model_version=trained["model_version"])
