@@ -335,6 +335,63 @@ def small_experiment(
     return parse_experiment(data, source="test_kit.small_experiment")
 
 
+def one_fold_aapl(tmp_path: Path, *, test: str = "250D", **overrides: Any) -> dict[str, Any]:
+    """Train and register one walk-forward fold on the bundled AAPL daily bars (1500-day training window).
+
+    Parameters
+    ----------
+    tmp_path : Path
+        A temporary folder: the catalog, ``runs/wf`` and ``registry`` go there.
+    test : str, default "250D"
+        The fold's test window.
+    **overrides : Any
+        More :func:`small_experiment` overrides.
+
+    Returns
+    -------
+    dict
+        ``cfg``, ``catalog``, ``registry``, ``model_version``, ``features`` (the walk-forward's
+        features.parquet), ``closes`` (a Series by bar time), ``warmup`` (bars), ``start`` (the replay
+        start: the test start less the warm-up, ISO), ``test_start`` (Timestamp), ``end`` (ISO),
+        ``fold`` and ``tmp``.
+
+    """
+    from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+    from nautilus_ai.backtest.walkforward import run_walkforward
+
+    tmp = Path(tmp_path)
+    catalog = demo_catalog(tmp, symbols=("AAPL",))
+    cfg = small_experiment(
+        catalog,
+        instruments=("AAPL.XNAS",),
+        walkforward={"train": "1500D", "test": test, "workers": 1, "baselines": []},
+        **overrides,
+    )
+    result = run_walkforward(cfg, tmp / "runs", run_id="wf", registry_path=tmp / "registry")
+    fold = result.folds[0]
+    bars = ParquetDataCatalog(str(catalog)).bars(bar_types=cfg.data.bar_types())
+    times = pd.DatetimeIndex([b.ts_event for b in bars], tz="UTC")
+    closes = pd.Series([b.close.as_double() for b in bars], index=times)
+    test_start = pd.Timestamp(fold["test_start"])
+    warmup = cfg.features.to_spec().warmup_bars() + cfg.features.volatility_window + 5
+    start = times[max(int(times.searchsorted(test_start)) - warmup, 0)]
+    return {
+        "cfg": cfg,
+        "catalog": catalog,
+        "registry": tmp / "registry",
+        "model_version": fold["model_version"],
+        "features": tmp / "runs" / "wf" / "features.parquet",
+        "closes": closes,
+        "warmup": warmup,
+        "start": start.isoformat(),
+        "test_start": test_start,
+        "end": pd.Timestamp(fold["test_end"]).isoformat(),
+        "fold": fold,
+        "tmp": tmp,
+    }
+
+
 def binance_btcusdt_ticks() -> tuple[Instrument, list[TradeTick], list[QuoteTick]]:
     """Return the real Binance BTCUSDT trades (with aggressor sides) and quotes of ``../shared/data``.
 

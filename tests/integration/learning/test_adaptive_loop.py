@@ -19,9 +19,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
-from nautilus_ai.backtest.walkforward import run_walkforward
 from nautilus_ai.learning.experience import ExperienceBuffer
 from nautilus_ai.learning.experience_actor import ExperienceActor
 from nautilus_ai.learning.registry import ModelRegistry
@@ -29,7 +27,7 @@ from nautilus_ai.learning.signal_actor import SignalActor
 from nautilus_ai.learning.updater_actor import ModelUpdaterActor
 from nautilus_ai.live.paper import build_paper_node, paper_node_config
 from nautilus_ai.live.runner import run_paper_node
-from nautilus_ai.test_kit import demo_catalog, small_experiment
+from nautilus_ai.test_kit import one_fold_aapl
 
 pytestmark = pytest.mark.slow
 
@@ -40,32 +38,10 @@ APPLY_AFTER_BARS = 3
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Train one fold, register it, and make it the champion."""
-    tmp = tmp_path_factory.mktemp("adaptive")
-    catalog = demo_catalog(tmp, symbols=("AAPL",))
-    cfg = small_experiment(
-        catalog,
-        instruments=(IID,),
-        walkforward={"train": "1500D", "test": "365D", "workers": 1, "baselines": []},
-    )
-    result = run_walkforward(cfg, tmp / "runs", run_id="wf", registry_path=tmp / "registry")
-    fold = result.folds[0]
-    registry = ModelRegistry(tmp / "registry")
-    registry.set_status(fold["model_version"], "champion", actor="test", reason="the served model")
-    bars = ParquetDataCatalog(str(catalog)).bars(bar_types=cfg.data.bar_types())
-    times = pd.DatetimeIndex([b.ts_event for b in bars], tz="UTC")
-    test_start = pd.Timestamp(fold["test_start"])
-    warmup = cfg.features.to_spec().warmup_bars() + cfg.features.volatility_window + 5
-    return {
-        "cfg": cfg,
-        "catalog": catalog,
-        "registry": tmp / "registry",
-        "model_version": fold["model_version"],
-        "features": tmp / "runs" / "wf" / "features.parquet",
-        "start": times[max(int(times.searchsorted(test_start)) - warmup, 0)].isoformat(),
-        "test_start": test_start.isoformat(),
-        "end": pd.Timestamp(fold["test_end"]).isoformat(),
-        "tmp": tmp,
-    }
+    trained = one_fold_aapl(tmp_path_factory.mktemp("adaptive"), test="365D")
+    registry = ModelRegistry(trained["registry"])
+    registry.set_status(trained["model_version"], "champion", actor="test", reason="the served model")
+    return {**trained, "test_start": trained["test_start"].isoformat()}
 
 
 def _learning(gate: dict[str, Any]) -> dict[str, Any]:

@@ -21,17 +21,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from nautilus_trader.backtest.node import BacktestNode
-from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from nautilus_ai.backtest import node_config
 from nautilus_ai.backtest.learning_configs import experience_actor_config, experience_buffer_path
-from nautilus_ai.backtest.walkforward import run_walkforward
 from nautilus_ai.learning.drift import DRIFT_TOPIC, DriftReport
 from nautilus_ai.learning.experience import ExperienceBuffer
 from nautilus_ai.learning.experience_actor import ExperienceActor
 from nautilus_ai.learning.labels import forward_returns
 from nautilus_ai.live.control import RETRAIN_TOPIC, RetrainTrigger
-from nautilus_ai.test_kit import demo_catalog, small_experiment
+from nautilus_ai.test_kit import one_fold_aapl
 
 pytestmark = pytest.mark.slow
 
@@ -42,34 +40,7 @@ VOLATILE = ("2015-07-01T00:00:00+00:00", "2016-03-01T00:00:00+00:00")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Train and register one fold's direction model the way the walk-forward does."""
-    tmp = tmp_path_factory.mktemp("experience")
-    catalog = demo_catalog(tmp, symbols=("AAPL",))
-    cfg = small_experiment(
-        catalog,
-        instruments=(IID,),
-        walkforward={"train": "1500D", "test": "250D", "workers": 1, "baselines": []},
-    )
-    result = run_walkforward(cfg, tmp / "runs", run_id="wf", registry_path=tmp / "registry")
-    fold = result.folds[0]
-    bars = ParquetDataCatalog(str(catalog)).bars(bar_types=cfg.data.bar_types())
-    times = pd.DatetimeIndex([b.ts_event for b in bars], tz="UTC")
-    closes = pd.Series([b.close.as_double() for b in bars], index=times)
-    test_start = pd.Timestamp(fold["test_start"])
-    warmup = cfg.features.to_spec().warmup_bars() + cfg.features.volatility_window + 5
-    start = times[max(int(times.searchsorted(test_start)) - warmup, 0)]
-    return {
-        "cfg": cfg,
-        "catalog": catalog,
-        "registry": tmp / "registry",
-        "model_version": fold["model_version"],
-        "features": tmp / "runs" / "wf" / "features.parquet",
-        "closes": closes,
-        "warmup": warmup,
-        "start": start.isoformat(),
-        "test_start": test_start,
-        "end": pd.Timestamp(fold["test_end"]).isoformat(),
-        "tmp": tmp,
-    }
+    return one_fold_aapl(tmp_path_factory.mktemp("experience"))
 
 
 def _node(trained: dict[str, Any], out: Path, start: str, end: str, actors: list[Any]) -> tuple[Any, Any]:
