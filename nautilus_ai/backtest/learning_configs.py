@@ -46,6 +46,7 @@ def experience_actor_config(
     reference_ece: float | None = None,
     cooldown_bars: int = 0,
     rebase_rows: int = 0,
+    regime_names: list[str] | None = None,
 ) -> ImportableActorConfig:
     """Return the ExperienceActor of one instrument (fields as in ``ExperienceActorConfig``).
 
@@ -59,7 +60,7 @@ def experience_actor_config(
         The experience buffer file.
     horizon_bars, capacity, save_every_bars, reference_path, reference_start, reference_end,
     drift_every_bars, drift_window, drift, reference_hit_rate, reference_brier, reference_ece, cooldown_bars,
-    rebase_rows
+    rebase_rows, regime_names
         See :class:`~nautilus_ai.learning.experience_actor.ExperienceActorConfig`.
 
     Returns
@@ -90,6 +91,7 @@ def experience_actor_config(
             "reference_ece": reference_ece,
             "cooldown_bars": cooldown_bars,
             "rebase_rows": rebase_rows,
+            "regime_names": regime_names,
         },
     )
 
@@ -220,8 +222,7 @@ def adaptive_actor_configs(
     Raises
     ------
     ConfigError
-        If the reference file does not exist, or the updater is on for a config with regimes (the
-        shadow evaluation serves models without regimes only).
+        If the reference file does not exist.
 
     """
     from nautilus_ai.errors import ConfigError
@@ -230,19 +231,15 @@ def adaptive_actor_configs(
     learning = cfg.learning
     if not learning.enabled:
         return []
-    if learning.updater and cfg.regime.enabled:
-        raise ConfigError(
-            "[learning] updater = true needs [regime] enabled = false: the updater's shadow evaluation "
-            "and stage-2 fine-tuning serve models without regimes only (set [learning] updater = false "
-            "to collect experiences and watch drift with regimes on)"
-        )
     buffers = Path(buffer_dir if buffer_dir is not None else learning.buffer_dir)
     reference = reference_path if reference_path is not None else learning.reference_features
+    registry = ModelRegistry(registry_path)
+    regime_names = [str(r) for r in getattr(registry.load(model_version), "regime_names", ())]
     start = end = None
     if reference is not None:
         if not Path(reference).is_file():
             raise ConfigError(f"[learning] reference_features {reference} does not exist")
-        record = ModelRegistry(registry_path).get(model_version)
+        record = registry.get(model_version)
         start, end = record.train_start, record.train_end
     actors: list[ImportableActorConfig] = []
     for iid, bt in zip(cfg.data.instruments, cfg.data.bar_types(), strict=True):
@@ -263,6 +260,7 @@ def adaptive_actor_configs(
                 drift=learning.drift or None,
                 cooldown_bars=learning.cooldown_bars,
                 rebase_rows=learning.rebase_rows,
+                regime_names=regime_names or None,
             )
         )
         if learning.updater:

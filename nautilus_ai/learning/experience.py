@@ -28,6 +28,7 @@ from nautilus_ai.catalog.atomic import atomic_write
 from nautilus_ai.errors import ConfigError, DataError
 
 _FEATURE_PREFIX = "feature:"
+_REGIME_PREFIX = "regime:"
 _META_KEY = b"nautilus_ai.experience"
 
 
@@ -59,7 +60,8 @@ class Experience:
     """One decision and, once resolved, its outcome.
 
     ``features`` are the FeatureVector values (float64, in the buffer's feature order); the signal
-    fields copy the ModelSignal. ``outcome`` is None until :meth:`ExperienceBuffer.resolve`.
+    fields copy the ModelSignal. ``outcome`` is None until :meth:`ExperienceBuffer.resolve`. ``regime``
+    holds the bar's regime probabilities in the buffer's ``regime_names`` order (None without regimes).
     """
 
     ts_event: int
@@ -72,6 +74,7 @@ class Experience:
     model_version: str
     entry_close: float = math.nan
     outcome: Outcome | None = None
+    regime: np.ndarray | None = None
 
     @property
     def resolved(self) -> bool:
@@ -160,6 +163,8 @@ class ExperienceBuffer:
         The most experiences kept; appending to a full buffer evicts the oldest.
     feature_names : Sequence[str]
         The feature order of every experience's ``features``.
+    regime_names : Sequence[str], default ()
+        The order of every experience's ``regime`` probabilities (empty: no regimes kept).
 
     Raises
     ------
@@ -168,7 +173,7 @@ class ExperienceBuffer:
 
     """
 
-    def __init__(self, capacity: int, feature_names: Sequence[str]) -> None:
+    def __init__(self, capacity: int, feature_names: Sequence[str], regime_names: Sequence[str] = ()) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ConfigError(f"ExperienceBuffer capacity={capacity!r} is invalid: set an integer >= 1")
         names = tuple(feature_names)
@@ -176,6 +181,7 @@ class ExperienceBuffer:
             raise ConfigError("ExperienceBuffer feature_names is empty: name the features of the experiences")
         self.capacity = capacity
         self.feature_names = names
+        self.regime_names = tuple(str(r) for r in regime_names)
         self._items: OrderedDict[int, Experience] = OrderedDict()
         self._next_key = 0
         self.evicted = 0
@@ -210,9 +216,22 @@ class ExperienceBuffer:
                 f"expected ({len(self.feature_names)},) for {list(self.feature_names)}",
                 field="features",
             )
+        regime = None
+        if self.regime_names:
+            regime = (
+                np.full(len(self.regime_names), np.nan)
+                if experience.regime is None
+                else np.asarray(experience.regime, dtype=np.float64)
+            )
+            if regime.shape != (len(self.regime_names),):
+                raise DataError(
+                    f"experience at {experience.ts_event} has regime probabilities of shape {regime.shape}: "
+                    f"expected ({len(self.regime_names)},) for {list(self.regime_names)}",
+                    field="regime",
+                )
         key = self._next_key
         self._next_key += 1
-        self._items[key] = replace(experience, features=features)
+        self._items[key] = replace(experience, features=features, regime=regime)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
             self.evicted += 1
@@ -348,12 +367,17 @@ class ExperienceBuffer:
                         _FEATURE_PREFIX + n: float(v)
                         for n, v in zip(self.feature_names, e.features, strict=True)
                     },
+                    **{
+                        _REGIME_PREFIX + n: math.nan if e.regime is None else float(v)
+                        for n, v in zip(self.regime_names, _or_nan(e.regime, self.regime_names), strict=True)
+                    },
                 }
             )
         columns = [
             "key", "ts_event", "instrument_id", "direction", "probability", "confidence", "horizon_bars",
             "model_version", "entry_close", "resolved", "forward_return", "pnl", "n_fills", "ts_resolved",
             *[_FEATURE_PREFIX + n for n in self.feature_names],
+            *[_REGIME_PREFIX + n for n in self.regime_names],
         ]  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
 
@@ -366,6 +390,7 @@ class ExperienceBuffer:
         meta = {
             "capacity": self.capacity,
             "feature_names": list(self.feature_names),
+            "regime_names": list(self.regime_names),
             "next_key": self._next_key,
             "evicted": self.evicted,
         }
@@ -402,13 +427,22 @@ class ExperienceBuffer:
         if raw is None:
             raise DataError("not an experience buffer (no nautilus_ai.experience metadata)", file=str(path))
         meta = json.loads(raw)
-        buffer = cls(int(capacity if capacity is not None else meta["capacity"]), meta["feature_names"])
+        buffer = cls(
+            int(capacity if capacity is not None else meta["capacity"]),
+            meta["feature_names"],
+            meta.get("regime_names", []),
+        )
         frame = table.to_pandas()
         feature_columns = [_FEATURE_PREFIX + n for n in buffer.feature_names]
         missing = [c for c in feature_columns if c not in frame.columns]
         if missing:
             raise DataError(f"experience buffer lacks feature columns {missing}", file=str(path))
         features = frame[feature_columns].to_numpy(dtype=np.float64)
+        regime_columns = [_REGIME_PREFIX + n for n in buffer.regime_names]
+        missing = [c for c in regime_columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"experience buffer lacks regime columns {missing}", file=str(path))
+        regimes = frame[regime_columns].to_numpy(dtype=np.float64) if regime_columns else None
         for i, row in enumerate(frame.itertuples(index=False)):
             outcome = (
                 Outcome(float(row.forward_return), float(row.pnl), int(row.n_fills), int(row.ts_resolved))
@@ -426,6 +460,7 @@ class ExperienceBuffer:
                 model_version=str(row.model_version),
                 entry_close=float(row.entry_close),
                 outcome=outcome,
+                regime=None if regimes is None else regimes[i].copy(),
             )
         buffer._next_key = int(meta["next_key"])
         buffer.evicted = int(meta.get("evicted", 0))
@@ -433,3 +468,7 @@ class ExperienceBuffer:
             buffer._items.popitem(last=False)
             buffer.evicted += 1
         return buffer
+
+
+def _or_nan(values: np.ndarray | None, names: Sequence[str]) -> np.ndarray:
+    return np.full(len(names), np.nan) if values is None else values

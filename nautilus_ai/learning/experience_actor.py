@@ -41,7 +41,7 @@ from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.identifiers import InstrumentId
 from pydantic import ValidationError
 
-from nautilus_ai.catalog.types import FeatureVector, ModelSignal, topic_data_type
+from nautilus_ai.catalog.types import FeatureVector, ModelSignal, RegimeLabel, topic_data_type
 from nautilus_ai.errors import ConfigError, DataError
 from nautilus_ai.learning.drift import DRIFT_TOPIC, DriftConfig, DriftMonitor, DriftReport
 from nautilus_ai.learning.experience import Experience, ExperienceBuffer, Outcome
@@ -84,6 +84,9 @@ class ExperienceActorConfig(ActorConfig, frozen=True):
         Reference calibration (both enable the calibration decay check).
     cooldown_bars : int, default 0
         Bars after a trigger during which no new trigger is published (0: ``drift_window``).
+    regime_names : list[str], optional
+        The served model's regimes: the actor then also keeps each decision's regime probabilities
+        (from the instrument's RegimeLabels), in this order, for updates of models with regimes.
     rebase_rows : int, default 0
         On a ModelSwap, make the features of the last ``rebase_rows`` experiences the new drift
         reference (the rows an update learned from); 0 keeps the training-window reference.
@@ -107,6 +110,7 @@ class ExperienceActorConfig(ActorConfig, frozen=True):
     reference_ece: float | None = None
     cooldown_bars: int = 0
     rebase_rows: int = 0
+    regime_names: list[str] | None = None
 
 
 def _positive_int(config: ExperienceActorConfig, name: str, minimum: int) -> int:
@@ -182,6 +186,8 @@ class ExperienceActor(Actor):
         self._instrument_id = config.instrument_id
         self._feature_type = topic_data_type(FeatureVector, config.instrument_id)
         self._signal_type = topic_data_type(ModelSignal, config.instrument_id)
+        self._regime_type = topic_data_type(RegimeLabel, config.instrument_id)
+        self._regime_names = tuple(config.regime_names or ())
         self._fills_topic = f"events.fills.{config.instrument_id}"
         self.buffer: ExperienceBuffer | None = None
         self.monitor: DriftMonitor | None = None
@@ -197,6 +203,7 @@ class ExperienceActor(Actor):
         self._signals: dict[int, ModelSignal] = {}
         self._awaiting_bar: dict[int, tuple[FeatureVector, ModelSignal]] = {}
         self._closes: dict[int, float] = {}
+        self._regimes: dict[int, np.ndarray] = {}
         self._pending: dict[int, _Pending] = {}
         self._n_bars = 0
         self._n_fills = 0
@@ -215,6 +222,11 @@ class ExperienceActor(Actor):
         path = Path(self.config.buffer_path)
         if path.is_file():
             self.buffer = ExperienceBuffer.load(path, capacity=self._capacity)
+            if self.buffer.regime_names != self._regime_names:
+                raise ConfigError(
+                    f"experience buffer {path} keeps regimes {list(self.buffer.regime_names)} but the "
+                    f"actor is configured with {list(self._regime_names)}: use a new buffer_path"
+                )
             for key in self.buffer.pending():
                 e = self.buffer.get(key)
                 if math.isfinite(e.entry_close):
@@ -233,6 +245,8 @@ class ExperienceActor(Actor):
             )
         self.subscribe_data(self._feature_type, instrument_id=self._instrument_id)
         self.subscribe_data(self._signal_type, instrument_id=self._instrument_id)
+        if self._regime_names:
+            self.subscribe_data(self._regime_type, instrument_id=self._instrument_id)
         self.subscribe_bars(self.config.bar_type)
         self.msgbus.subscribe(topic=self._fills_topic, handler=self._on_fill)
         # before any updater (lower priority) reads the buffer for this trigger
@@ -243,6 +257,8 @@ class ExperienceActor(Actor):
         """Unsubscribe and write the buffer."""
         self.unsubscribe_data(self._feature_type, instrument_id=self._instrument_id)
         self.unsubscribe_data(self._signal_type, instrument_id=self._instrument_id)
+        if self._regime_names:
+            self.unsubscribe_data(self._regime_type, instrument_id=self._instrument_id)
         self.unsubscribe_bars(self.config.bar_type)
         self.msgbus.unsubscribe(topic=self._fills_topic, handler=self._on_fill)
         self.msgbus.unsubscribe(topic=RETRAIN_TOPIC, handler=self._on_retrain)
@@ -294,6 +310,14 @@ class ExperienceActor(Actor):
 
     def on_data(self, data: Data) -> None:
         """Pair each ModelSignal with its bar's FeatureVector, in whichever order the bus delivers them."""
+        if isinstance(data, RegimeLabel) and data.instrument_id == self._instrument_id:
+            probabilities = data.probabilities or {}
+            self._regimes[data.ts_event] = np.array(
+                [float(probabilities.get(r, np.nan)) for r in self._regime_names]
+            )
+            for ts in sorted(self._regimes)[:-_RECENT_BARS]:
+                del self._regimes[ts]
+            return
         if isinstance(data, FeatureVector) and data.instrument_id == self._instrument_id:
             self._vectors[data.ts_event] = data
             for ts in [t for t in self._vectors if t < data.ts_event]:
@@ -327,7 +351,7 @@ class ExperienceActor(Actor):
             return
         names = vector.feature_names()
         if self.buffer is None:
-            self.buffer = ExperienceBuffer(self._capacity, names)
+            self.buffer = ExperienceBuffer(self._capacity, names, self._regime_names)
         elif list(self.buffer.feature_names) != names:
             raise DataError(
                 f"FeatureVector features {names} differ from the experience buffer's "
@@ -350,6 +374,7 @@ class ExperienceActor(Actor):
                 horizon_bars=self._horizon,
                 model_version=signal.model_version,
                 entry_close=close,
+                regime=self._regimes.get(signal.ts_event) if self._regime_names else None,
             )
         )
         self._pending[key] = _Pending(signal.ts_event, close, 0, self._pnl(), self._n_fills)

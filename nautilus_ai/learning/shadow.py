@@ -250,7 +250,7 @@ class ShadowSession:
     Parameters
     ----------
     champion, challenger : StagedModel
-        The two models (models with regimes are refused).
+        The two models (with the same features and regimes).
     horizon_bars : int
         Bars between a signal and the close that resolves it.
     min_outcomes : int
@@ -268,13 +268,8 @@ class ShadowSession:
     def __init__(
         self, champion: StagedModel, challenger: StagedModel, horizon_bars: int, min_outcomes: int
     ) -> None:
-        for model in (champion, challenger):
-            if model.regime_names:
-                raise ModelError(
-                    f"a model with regimes {list(model.regime_names)} cannot be scored in shadow: "
-                    "shadow evaluation serves models without regimes only"
-                )
         challenger.check_features(champion.feature_names_, champion.spec_hash_)
+        challenger.check_regimes(champion.regime_names)
         self._models = (champion, challenger)
         self._states = (champion.new_state(), challenger.new_state())
         self._horizon = int(horizon_bars)
@@ -285,6 +280,11 @@ class ShadowSession:
         self._closes: list[float] = []
         self._unresolved: list[ShadowRecord] = []
         self._resolved = 0
+
+    @property
+    def regime_names(self) -> tuple[str, ...]:
+        """The regimes whose probabilities :meth:`add_vector` needs (empty: none)."""
+        return tuple(self._models[0].regime_names)
 
     @property
     def resolved(self) -> int:
@@ -299,13 +299,20 @@ class ShadowSession:
         self._closes.append(float(close))
         return self._resolve()
 
-    def add_vector(self, vector: FeatureVector) -> ShadowComparison | None:
+    def add_vector(self, vector: FeatureVector, regime: np.ndarray | None = None) -> ShadowComparison | None:
         """Score a FeatureVector with both models; return the comparison if it completed it.
+
+        Parameters
+        ----------
+        vector : FeatureVector
+            The bar's features.
+        regime : np.ndarray, optional
+            The bar's regime probabilities in :attr:`regime_names` order (models with regimes).
 
         Raises
         ------
         ModelError
-            If the vector's features are not the models'.
+            If the vector's features are not the models', or regimes are needed and missing.
 
         """
         if self.comparison is not None:
@@ -315,8 +322,12 @@ class ShadowSession:
             return None
         champion, challenger = self._models
         champion.check_features(vector.feature_names(), vector.spec_hash)
-        a = champion.step(self._states[0], x)
-        b = challenger.step(self._states[1], x)
+        if self.regime_names and regime is None:
+            raise ModelError(
+                f"the models read regimes {list(self.regime_names)}: pass the bar's probabilities"
+            )
+        a = champion.step(self._states[0], x, regime)
+        b = challenger.step(self._states[1], x, regime)
         record = ShadowRecord(
             ts_event=vector.ts_event,
             champion_probability=float(a.probability),

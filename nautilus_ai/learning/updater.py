@@ -11,7 +11,8 @@ Pure functions over an :class:`~nautilus_ai.learning.experience.ExperienceBuffer
   trees, leaf values moved towards the new rows by ``1 - decay_rate``) or retrained (same class,
   parameters and seed) on the update rows; stage 2 (the torch sequence model) is fine-tuned from its
   current weights on the windows of the recent rows; the stage-3 meta-model is refitted on the
-  held-out rows when it has no regime inputs and they hold both classes, and kept otherwise.
+  held-out rows when they hold both classes (and their regime probabilities, for a meta-model with
+  regime inputs), and kept otherwise.
   It also scores the old and the new model on the held-out rows (Brier score, hit rate).
 * :func:`run_update` is the background job of the
   :class:`~nautilus_ai.learning.updater_actor.ModelUpdaterActor`: it loads the parent version and the
@@ -19,8 +20,9 @@ Pure functions over an :class:`~nautilus_ai.learning.experience.ExperienceBuffer
   version, with the update's parameters and hold-out metrics. It takes and returns plain data so
   it can run in another process.
 
-Rows of a sequence model that uses regime probabilities cannot be rebuilt from experiences (they
-hold the FeatureVector only); stage 2 of such a model is kept as it is and the result says so.
+A model with regimes needs experiences that kept the regime probabilities of their bars (an
+ExperienceActor configured with the model's ``regime_names``): the sequence model's windows and the
+meta-model's inputs are rebuilt from them; the regime model itself is not updated.
 """
 
 from __future__ import annotations
@@ -218,14 +220,22 @@ def update_rows(buffer: ExperienceBuffer, config: UpdateConfig) -> UpdateRows:
     return UpdateRows(X, y, weights, tuple(recent), tuple(holdout), len(replay), history)
 
 
+def _rows_matrix(experiences: tuple[Experience, ...], with_regime: bool) -> np.ndarray:
+    """Features (followed by the regime probabilities when asked) of experiences, one row each."""
+    features = np.vstack([e.features for e in experiences])
+    if not with_regime:
+        return features
+    regimes = np.vstack([e.regime for e in experiences if e.regime is not None])
+    return np.hstack([features, regimes])
+
+
 def _windows(
-    history: tuple[Experience, ...], wanted: tuple[Experience, ...], window: int
+    history: tuple[Experience, ...], wanted: tuple[Experience, ...], window: int, with_regime: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stage-2 windows (float64) ending at each wanted experience, and their validity mask."""
     from nautilus_ai.learning.sequence import make_sequences
 
-    matrix = np.vstack([e.features for e in history])
-    sequences, valid = make_sequences(matrix, window, dtype=np.float64)
+    sequences, valid = make_sequences(_rows_matrix(history, with_regime), window, dtype=np.float64)
     position = {e.ts_event: i for i, e in enumerate(history)}
     idx = np.array([position[e.ts_event] for e in wanted], dtype=np.int64)
     return sequences[idx], valid[idx]
@@ -246,9 +256,10 @@ def _stage2(model: StagedModel, rows: UpdateRows, config: UpdateConfig) -> tuple
         return None, "none"
     if config.finetune_epochs == 0:
         return stage2, "kept: finetune_epochs = 0"
-    if stage2.regime_names_:
-        return stage2, "kept: the sequence model reads regime probabilities, which experiences do not hold"
-    sequences, valid = _windows(rows.history, rows.recent, model.window)
+    with_regime = bool(model.regime_names)
+    sequences, valid = _windows(rows.history, rows.recent, model.window, with_regime)
+    if with_regime:  # bars whose RegimeLabel was missing cannot be trained on
+        valid &= np.isfinite(sequences[:, :, len(model.feature_names_) :]).all(axis=(1, 2))
     y = np.array([e.label for e in rows.recent], dtype=np.int64)[valid]
     try:
         tuned = stage2.fine_tune(sequences[valid], y, epochs=config.finetune_epochs, lr=config.finetune_lr)
@@ -264,7 +275,7 @@ def _stage_probabilities(
     p1 = stage1.predict_proba(X)
     if stage2 is None:
         return p1, None
-    sequences, valid = _windows(rows.history, wanted, model.window)
+    sequences, valid = _windows(rows.history, wanted, model.window, bool(model.regime_names))
     p2 = np.full(len(wanted), np.nan)
     if valid.any():
         p2[valid] = stage2.predict_proba(sequences[valid])
@@ -275,8 +286,11 @@ def _meta(model: StagedModel, stage1: Any, stage2: Any, rows: UpdateRows) -> tup
     meta = model.meta
     if meta is None:
         return None, "none"
+    reg = None
     if meta.config.regime_names:
-        return meta, "kept: the meta-model reads regime probabilities, which experiences do not hold"
+        reg = np.vstack([e.regime for e in rows.holdout if e.regime is not None])
+        if not np.isfinite(reg).all():
+            return meta, "kept: some held-out experiences lack their regime probabilities"
     y = np.array([e.label for e in rows.holdout], dtype=np.int64)
     if len(y) < 30 or np.unique(y).size < 2:
         return meta, f"kept: {len(y)} held-out rows ({int(y.sum())} up) are too few to refit it"
@@ -284,14 +298,16 @@ def _meta(model: StagedModel, stage1: Any, stage2: Any, rows: UpdateRows) -> tup
 
     p1, p2 = _stage_probabilities(stage1, stage2, model, rows, rows.holdout)
     try:
-        return MetaModel(meta.config).fit(p1, y, p2=p2 if meta.config.use_p2 else None), "refit"
+        refitted = MetaModel(meta.config).fit(p1, y, p2=p2 if meta.config.use_p2 else None, regime_probs=reg)
+        return refitted, "refit"
     except (ModelError, DataError, ValueError) as exc:
         return meta, f"kept: {exc}"
 
 
 def _holdout_scores(model: StagedModel, rows: UpdateRows) -> tuple[float, float]:
     """Brier score and hit rate of a model replayed over the history, on the held-out rows."""
-    predicted = model.predict_frame(np.vstack([e.features for e in rows.history]))
+    regime = _rows_matrix(rows.history, True)[:, len(model.feature_names_) :] if model.regime_names else None
+    predicted = model.predict_frame(np.vstack([e.features for e in rows.history]), regime=regime)
     by_ts = dict(zip([e.ts_event for e in rows.history], range(len(rows.history)), strict=True))
     idx = np.array([by_ts[e.ts_event] for e in rows.holdout])
     probability = np.asarray(predicted["probability"], dtype=np.float64)[idx]
@@ -335,6 +351,11 @@ def update_model(model: StagedModel, buffer: ExperienceBuffer, config: UpdateCon
             f"the experience buffer's features {list(buffer.feature_names)} are not the model's "
             f"{list(model.feature_names_)}"
         )
+    if tuple(buffer.regime_names) != tuple(model.regime_names):
+        raise ModelError(
+            f"the experience buffer keeps regimes {list(buffer.regime_names)} but the model reads "
+            f"{list(model.regime_names)}: configure the ExperienceActor with the model's regime_names"
+        )
     rows = update_rows(buffer, config)
     stage1, how1 = _stage1(model, rows, config)
     stage2, how2 = _stage2(model, rows, config)
@@ -351,8 +372,8 @@ def update_model(model: StagedModel, buffer: ExperienceBuffer, config: UpdateCon
         top_k=model.top_k,
         background=model.background,
     )
-    old_brier, old_hit = _holdout_scores(model, rows) if not model.regime_names else (math.nan, math.nan)
-    new_brier, new_hit = _holdout_scores(new, rows) if not model.regime_names else (math.nan, math.nan)
+    old_brier, old_hit = _holdout_scores(model, rows)
+    new_brier, new_hit = _holdout_scores(new, rows)
     used = [*rows.recent]
     times = sorted(e.ts_event for e in used)
     metrics: dict[str, float | int] = {

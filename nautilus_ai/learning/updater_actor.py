@@ -37,6 +37,7 @@ import dataclasses
 import multiprocessing
 from typing import Any, Literal
 
+import numpy as np
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig
 from nautilus_trader.core.data import Data
@@ -44,7 +45,7 @@ from nautilus_trader.model.data import Bar, BarType
 from nautilus_trader.model.identifiers import InstrumentId
 from pydantic import ValidationError
 
-from nautilus_ai.catalog.types import FeatureVector, topic_data_type
+from nautilus_ai.catalog.types import FeatureVector, RegimeLabel, topic_data_type
 from nautilus_ai.errors import ConfigError, ModelError
 from nautilus_ai.learning.promotion import PromotionGate
 from nautilus_ai.learning.registry import ModelRecord, ModelRegistry
@@ -209,6 +210,9 @@ class ModelUpdaterActor(Actor):
             raise ConfigError(f"ModelUpdaterActorConfig.gate is not a valid PromotionGate: {exc}") from exc
         self._worker: Literal["process", "thread"] = "process" if config.worker == "process" else "thread"
         self._feature_type = topic_data_type(FeatureVector, config.instrument_id)
+        self._regime_type = topic_data_type(RegimeLabel, config.instrument_id)
+        self._pending_vectors: dict[int, FeatureVector] = {}
+        self._labels: dict[int, RegimeLabel] = {}
         self.cycles: list[UpdateCycle] = []
         self.ignored_triggers: list[RetrainTrigger] = []
         self.served_version: str = config.model_version
@@ -235,6 +239,7 @@ class ModelUpdaterActor(Actor):
         self.msgbus.subscribe(topic=MODEL_SWAP_TOPIC, handler=self._on_swap)
         self.subscribe_bars(self.config.bar_type)
         self.subscribe_data(self._feature_type, instrument_id=self.config.instrument_id)
+        self.subscribe_data(self._regime_type, instrument_id=self.config.instrument_id)
 
     def on_stop(self) -> None:
         """Unsubscribe and shut the worker down (a running update is left to finish on its own)."""
@@ -242,6 +247,7 @@ class ModelUpdaterActor(Actor):
         self.msgbus.unsubscribe(topic=MODEL_SWAP_TOPIC, handler=self._on_swap)
         self.unsubscribe_bars(self.config.bar_type)
         self.unsubscribe_data(self._feature_type, instrument_id=self.config.instrument_id)
+        self.unsubscribe_data(self._regime_type, instrument_id=self.config.instrument_id)
         self._shutdown()
 
     def on_dispose(self) -> None:
@@ -324,12 +330,35 @@ class ModelUpdaterActor(Actor):
             self.msgbus.publish(topic=RETRAIN_TOPIC, msg=trigger)
 
     def on_data(self, data: Data) -> None:
-        """Score a FeatureVector with the served model and the candidate in shadow."""
-        if self._session is None or not isinstance(data, FeatureVector):
+        """Score a FeatureVector (with its bar's RegimeLabel for models with regimes) in shadow."""
+        if getattr(data, "instrument_id", None) != self.config.instrument_id:
             return
-        if data.instrument_id != self.config.instrument_id:
+        if isinstance(data, RegimeLabel):
+            self._labels[data.ts_event] = data
+            vector = self._pending_vectors.pop(data.ts_event, None)
+            if vector is not None:
+                self._score(vector, data)
+        elif isinstance(data, FeatureVector):
+            label = self._labels.get(data.ts_event)
+            if self._session is not None and self._session.regime_names and label is None:
+                self._pending_vectors[data.ts_event] = data  # the RegimeActor publishes after the vector
+            else:
+                self._score(data, label)
+        for pending in (self._pending_vectors, self._labels):
+            for ts in sorted(pending)[:-4]:
+                del pending[ts]
+
+    def _score(self, vector: FeatureVector, label: RegimeLabel | None) -> None:
+        session = self._session
+        if session is None:
             return
-        comparison = self._session.add_vector(data)
+        regime = None
+        if session.regime_names:
+            if label is None:
+                return
+            probabilities = label.probabilities or {}
+            regime = np.array([float(probabilities.get(r, np.nan)) for r in session.regime_names])
+        comparison = session.add_vector(vector, regime)
         if comparison is not None:
             self._decide(comparison)
 

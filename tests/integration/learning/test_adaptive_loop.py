@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -195,15 +196,57 @@ def test_a_schedule_triggers_updates_without_a_drift_reference(trained):
     assert updater.cycles[0].candidate is not None
 
 
-def test_the_updater_refuses_a_config_with_regimes(trained):
-    from nautilus_ai.backtest.learning_configs import adaptive_actor_configs
-    from nautilus_ai.errors import ConfigError
-
-    cfg = trained["cfg"].model_copy(
-        update={
-            "learning": trained["cfg"].learning.model_validate({"enabled": True}),
-            "regime": trained["cfg"].regime.model_validate({"enabled": True}),
-        }
+def test_a_staged_model_with_regimes_is_fine_tuned_shadowed_and_swapped(tmp_path_factory):
+    """Regimes (GMM) and all three stages: experiences keep the regime probabilities of their bars."""
+    trained = one_fold_aapl(
+        tmp_path_factory.mktemp("adaptive-regimes"),
+        test="365D",
+        regime={"enabled": True, "kind": "gmm", "n_states": 2},
+        model={
+            "stage2": {"enabled": True, "window": 5, "hidden": 4, "max_epochs": 3, "patience": 2},
+            "stage3": {"enabled": True},
+        },
     )
-    with pytest.raises(ConfigError, match=r"\[regime\] enabled = false"):
-        adaptive_actor_configs(cfg, registry_path=trained["registry"], model_version=trained["model_version"])
+    registry = ModelRegistry(trained["registry"])
+    champion = trained["model_version"]
+    registry.set_status(champion, "champion", actor="test", reason="the served model")
+    learning = {
+        **_learning({"champion_metric": None, "min_metrics": {"shadow_outcomes": 25}}),
+        "update": {"recent_window": 80, "replay_size": 0, "min_rows": 25, "finetune_epochs": 2},
+        "drift": {"min_samples": 90},
+        "drift_window": 90,
+    }
+    cfg = trained["cfg"].model_copy(update={"learning": trained["cfg"].learning.model_validate(learning)})
+    out = trained["tmp"] / "paper"
+    config = paper_node_config(
+        cfg,
+        trained["catalog"],
+        registry_path=trained["registry"],
+        model_version=champion,
+        regime_version=trained["fold"]["regime_version"],
+        start=trained["start"],
+        end=trained["end"],
+        trade_start=trained["test_start"].isoformat(),
+        speed=0.0,
+        equity_path=out / "equity.parquet",
+        events_dir=out / "events",
+        experience_dir=out / "experience",
+        reference_features=trained["features"],
+        log_level="ERROR",
+    )
+    node = build_paper_node(config)
+    run_paper_node(node, timeout_s=240.0, dispose=False)
+    actors = {type(a): a for a in node.trader.actors()}
+    updater, experience, signal = actors[ModelUpdaterActor], actors[ExperienceActor], actors[SignalActor]
+    node.dispose()
+
+    model = registry.load(champion)
+    assert model.regime_names and experience.buffer is not None
+    assert experience.buffer.regime_names == model.regime_names
+    kept = np.vstack([e.regime for e in experience.buffer.resolved()])
+    assert np.isfinite(kept).all() and np.allclose(kept.sum(axis=1), 1.0)
+    cycle = updater.cycles[0]
+    assert cycle.outcome is not None and cycle.outcome.stages["stage2"] == "fine_tune", cycle.error
+    assert cycle.outcome.stages["stage1"] == "refit"
+    assert cycle.promoted is True and signal.swaps[0][1:] == (champion, cycle.candidate)
+    assert registry.get(cycle.candidate).parent == champion

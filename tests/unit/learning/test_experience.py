@@ -177,3 +177,18 @@ def test_actor_config_builder_resolves_and_bad_values_are_config_errors(tmp_path
         config = {**importable.config, **bad}
         with pytest.raises(ConfigError, match=next(iter(bad))):
             ActorFactory.create(type(importable)(importable.actor_path, importable.config_path, config))
+
+
+def test_regime_probabilities_are_kept_persisted_and_checked(tmp_path):
+    buffer = ExperienceBuffer(10, NAMES, ("calm", "volatile"))
+    with_regime = Experience(**{**_experience(0).__dict__, "regime": np.array([0.7, 0.3])})
+    key = buffer.append(with_regime)
+    missing = buffer.append(_experience(1))  # a bar whose RegimeLabel was not seen: NaN
+    buffer.resolve(key, Outcome(0.01))
+    loaded = ExperienceBuffer.load(buffer.save(tmp_path / "b.parquet"))
+    assert loaded.regime_names == ("calm", "volatile")
+    np.testing.assert_array_equal(loaded.get(key).regime, [0.7, 0.3])
+    assert np.isnan(loaded.get(missing).regime).all()
+    with pytest.raises(DataError, match="regime probabilities of shape"):
+        buffer.append(Experience(**{**_experience(2).__dict__, "regime": np.array([1.0])}))
+    assert ExperienceBuffer(10, NAMES).append(_experience(3)) == 0  # no regimes kept: None stays None

@@ -265,3 +265,10 @@ def test_fine_tune_needs_a_fitted_model_and_enough_windows():
         model.stage2.fine_tune(x, np.array([0, 1, 0]))
     with pytest.raises(ModelError, match="epochs"):
         model.stage2.fine_tune(x, np.array([0, 1, 0]), epochs=0)
+
+
+def test_a_buffer_without_the_models_regimes_is_refused():
+    model = _model()
+    buffer = ExperienceBuffer(10, NAMES, ("calm", "volatile"))
+    with pytest.raises(ModelError, match="keeps regimes"):
+        update_model(model, buffer, UpdateConfig())
