@@ -50,6 +50,7 @@ bench: setup ## Run the benchmarks and print their figures (see docs/benchmarks.
 	$(PY) benchmarks/bench_risk_walkforward.py
 	$(PY) benchmarks/bench_execution_shortfall.py --tune
 	$(PY) benchmarks/bench_walkforward_scaling.py
+	$(PY) benchmarks/bench_adversarial.py
 
 clean: ## Remove demo outputs (never the virtual environment or data/)
 	rm -rf $(DEMO_OUT)

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from nautilus_ai import __version__, cli_api
+from nautilus_ai.cli_adversarial import adversarial as _adversarial
 from nautilus_ai.cli_common import handles_errors, out, progress_bars
 from nautilus_ai.cli_diagram import diagram
 from nautilus_ai.cli_live import paper as _live_paper
@@ -622,6 +623,7 @@ backtest_app.command("lookahead")(lookahead)
 app.command("diagram")(diagram)
 backtest_app.command("scenarios")(_scenarios)
 learn_app.command("tune")(tune)
+learn_app.command("adversarial")(_adversarial)
 registry_app.command("promote")(_registry_promote)
 registry_app.command("rollback")(_registry_rollback)
 registry_app.command("diff")(_registry_diff)

@@ -508,6 +508,83 @@ class SequenceClassifier:
         self.n_val_ = int(val_windows.shape[0])
         return self
 
+    def fine_tune(
+        self,
+        X_seq: np.ndarray,  # noqa: N803 (scikit-learn convention)
+        y: np.ndarray,
+        *,
+        epochs: int = 5,
+        lr: float | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> SequenceClassifier:
+        """Return a copy trained further from the current weights on new windows.
+
+        The copy keeps the architecture and the standardization of the original training (so a
+        window means the same to both models) and continues with AdamW at ``lr`` (default a tenth
+        of the model's ``lr``) for at most ``epochs`` epochs, early-stopping on the last 20 % of
+        the windows (in time order) and restoring the best epoch. ``self`` is not changed. The
+        seed is the model's, so the same inputs give the same weights.
+
+        Parameters
+        ----------
+        X_seq : np.ndarray
+            Windows of shape (n, window, n_features), in time order.
+        y : np.ndarray
+            Labels in {0, 1}; both classes must be present in the training part.
+        epochs : int, default 5
+            Epoch budget of the fine-tuning.
+        lr : float, optional
+            Learning rate of the fine-tuning.
+        sample_weight : np.ndarray, optional
+            Non-negative training weights.
+
+        Returns
+        -------
+        SequenceClassifier
+            The fine-tuned copy (``history_`` holds the fine-tuning epochs).
+
+        Raises
+        ------
+        ModelError
+            If the model is not fitted, the windows are too few (fewer than 5) or hold one class.
+
+        """
+        self._fitted_net()
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ModelError(f"fine_tune: epochs={epochs!r} must be a positive integer")
+        windows = self._as_windows(X_seq, len(self.feature_names_), "X_seq")
+        labels = _as_labels(y, windows.shape[0], "y")
+        weights = _as_weights(sample_weight, windows.shape[0])
+        n_val = max(1, math.floor(VALIDATION_FRACTION * windows.shape[0]))
+        cut = windows.shape[0] - n_val
+        if cut < 4 or np.unique(labels[:cut]).size < 2:
+            raise ModelError(
+                f"fine_tune: {windows.shape[0]} window(s) with labels {np.unique(labels[:cut]).tolist()} "
+                "in the training part: need at least 5 windows and both classes"
+            )
+        clone = SequenceClassifier.from_bytes(self.to_bytes(), device=str(self.device_))
+        clone.lr = float(lr) if lr is not None else float(self.lr) / 10.0
+        clone.max_epochs = int(epochs)
+        device = clone.device_
+        x_train = torch.from_numpy(_scale(windows[:cut], clone.mean_, clone.scale_)).to(device)
+        x_val = torch.from_numpy(_scale(windows[cut:], clone.mean_, clone.scale_)).to(device)
+        w = weights[:cut]
+        with _seeded(int(clone.seed), device):
+            clone.history_ = clone._train(
+                clone.net_,
+                x_train,
+                torch.from_numpy(labels[:cut].astype(np.float32)).to(device),
+                torch.from_numpy((w / w.mean()).astype(np.float32)).to(device),
+                x_val,
+                torch.from_numpy(labels[cut:].astype(np.float32)).to(device),
+                False,
+            )
+        clone.net_.eval()
+        clone.__dict__.pop("_net64", None)  # the float64 inference copy is rebuilt from the new weights
+        clone.lr, clone.max_epochs = self.lr, self.max_epochs
+        clone.n_train_, clone.n_val_ = int(cut), int(n_val)
+        return clone
+
     def _train(
         self,
         net: nn.Module,
@@ -633,6 +710,46 @@ class SequenceClassifier:
                 f"got shape {matrix.shape}"
             )
         return float(self.predict_proba(matrix[None])[0])
+
+    def input_gradient(self, X_seq: np.ndarray, y: np.ndarray) -> np.ndarray:  # noqa: N803
+        """Return the gradient of each window's loss with respect to its standardized inputs.
+
+        The loss is the binary cross-entropy of window ``i`` against ``y[i]``, computed by the
+        evaluation-mode float64 network (no dropout) on the standardized window
+        ``z = (x - mean_) / scale_`` (NaN as 0, as in :meth:`predict_proba`). Adversarial examples
+        step along its sign (:func:`nautilus_ai.learning.adversarial.perturb_sequences`).
+
+        Parameters
+        ----------
+        X_seq : np.ndarray
+            Windows of shape (n, window, n_features).
+        y : np.ndarray
+            Labels in {0, 1} of shape (n,).
+
+        Returns
+        -------
+        np.ndarray
+            ``d loss_i / d z_i``, float64 of shape (n, window, n_features).
+
+        Raises
+        ------
+        ModelError
+            If the model is not fitted, or the windows or labels have the wrong shape or values.
+
+        """
+        net = self._inference_net()
+        windows = self._as_windows(X_seq, len(self.feature_names_), "X_seq")
+        labels = _as_labels(y, windows.shape[0], "y")
+        out = np.empty(windows.shape, dtype=np.float64)
+        with _one_thread():
+            for start in range(0, windows.shape[0], _PREDICT_CHUNK):
+                scaled = _scale(windows[start : start + _PREDICT_CHUNK], self.mean_, self.scale_, np.float64)
+                z = torch.from_numpy(scaled).to(self.device_).requires_grad_(True)
+                target = torch.from_numpy(labels[start : start + _PREDICT_CHUNK]).to(self.device_)
+                loss = nn.functional.binary_cross_entropy_with_logits(net(z), target, reduction="sum")
+                (gradient,) = torch.autograd.grad(loss, z)
+                out[start : start + scaled.shape[0]] = gradient.detach().cpu().numpy()
+        return out
 
     def check_features(self, names: Sequence[str], spec_hash: str) -> None:
         """Check that live features match the ones the model was trained on.

@@ -9,7 +9,7 @@ the last part of its own training rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,9 @@ import pandas as pd
 
 from nautilus_ai.errors import DataError
 from nautilus_ai.learning.staged import StagedModel
+
+SequenceAugmentation = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""``(windows, labels) -> (extra windows, extra labels)``: stage-2 training examples to add."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ def fit_staged(
     regime_columns: Sequence[str] = (),
     regime_names: Sequence[str] = (),
     history: pd.DataFrame | None = None,
+    sequence_augmentation: SequenceAugmentation | None = None,
 ) -> StagedModel:
     """Fit the staged model on the labelled training rows of one window.
 
@@ -81,6 +85,11 @@ def fit_staged(
         All rows (training rows included, unlabelled allowed) in time order, from which stage-2
         windows are built so that a row's window may reach back before the training window;
         defaults to ``frame``.
+    sequence_augmentation : callable, optional
+        ``(windows, labels) -> (extra_windows, extra_labels)``, called on the stage-2 training
+        windows (after the last 20 % in time order are held out for early stopping, so the
+        validation windows stay clean); the extra windows are trained on with the others
+        (adversarial examples, :mod:`nautilus_ai.learning.adversarial`).
 
     Returns
     -------
@@ -126,9 +135,13 @@ def fit_staged(
         seq_names = [*names, *regime_columns]
         fit_rows = base & valid
         _check_rows(y[fit_rows], "stage 2")
-        stage2 = SequenceClassifier(window=window, seed=params.seed, **s2).fit(
-            sequences[fit_rows], y[fit_rows], seq_names, spec_hash
-        )
+        classifier = SequenceClassifier(window=window, seed=params.seed, **s2)
+        if sequence_augmentation is None:
+            stage2 = classifier.fit(sequences[fit_rows], y[fit_rows], seq_names, spec_hash)
+        else:
+            stage2 = _fit_augmented(
+                classifier, sequences[fit_rows], y[fit_rows], seq_names, spec_hash, sequence_augmentation
+            )
 
     meta = None
     if use_meta:
@@ -168,6 +181,29 @@ def fit_staged(
         background=X[base][:: max(1, int(base.sum()) // 200)][:200]
         if params.kind == "random_forest"
         else None,
+    )
+
+
+def _fit_augmented(
+    classifier: Any,
+    windows: np.ndarray,
+    labels: np.ndarray,
+    names: list[str],
+    spec_hash: str,
+    augment: SequenceAugmentation,
+) -> Any:
+    """Fit stage 2 on ``windows`` plus ``augment``'s windows of their first 80 %, validating on the rest."""
+    from nautilus_ai.learning.sequence import VALIDATION_FRACTION
+
+    cut = len(windows) - max(1, int(np.floor(VALIDATION_FRACTION * len(windows))))
+    extra, extra_labels = augment(windows[:cut], labels[:cut])
+    return classifier.fit(
+        np.concatenate([windows[:cut], extra]),
+        np.concatenate([labels[:cut], extra_labels]),
+        names,
+        spec_hash,
+        X_val=windows[cut:],
+        y_val=labels[cut:],
     )
 
 
