@@ -10,7 +10,8 @@ so :class:`RedisPublisherActor` copies what it needs into Redis. Keys, for a pre
   :class:`~nautilus_ai.catalog.types.RegimeLabel`;
 * ``p:T:risk:decisions`` -- a capped stream of every
   :class:`~nautilus_ai.catalog.types.RiskDecisionEvent` (all instruments);
-* ``p:T:risk:state`` -- a hash with the trading state, its reason and when it changed;
+* ``p:T:risk:state`` -- a hash with the trading state, its reason and when it changed (first written
+  when the actor starts, from the RiskEngine);
 * ``p:T:risk:snapshot`` -- a hash with equity, peak equity, drawdown, CVaR and exposures (JSON);
 * ``p:T:instruments`` -- a set of the instruments seen.
 
@@ -40,6 +41,7 @@ from nautilus_ai.catalog.redis_features import redact_url
 from nautilus_ai.catalog.types import ModelSignal, RegimeLabel, RiskDecisionEvent, topic_data_type
 from nautilus_ai.errors import ConfigError, RetryableError
 from nautilus_ai.risk.cvar import portfolio_cvar
+from nautilus_ai.risk.guard import find_risk_engine
 from nautilus_ai.risk.state import RISK_STATE_TOPIC, drawdown
 
 DEFAULT_PREFIX = "nautilus_ai"
@@ -480,14 +482,18 @@ class RedisPublisherActor(Actor):
         return self._publisher
 
     def on_start(self) -> None:
-        """Connect to Redis and subscribe to signals, regimes, risk decisions and trading state."""
+        """Connect to Redis, store the RiskEngine's current trading state, and subscribe to the rest.
+
+        The state is written at start (reason ``node started``) so ``/risk/state`` and the dashboard show
+        it before the first change, and a restarted node replaces what a previous run left there.
+        """
         trader_id = self._cfg.trader_id or self.trader_id.value
         self._publisher = RedisStatePublisher(
             trader_id, self._cfg.redis_url, self._cfg.prefix, self._cfg.stream_maxlen
         )
         for instrument_id in self._instrument_ids:
             for cls in (ModelSignal, RegimeLabel, RiskDecisionEvent):
-                self.subscribe_data(topic_data_type(cls, instrument_id))
+                self.subscribe_data(topic_data_type(cls, instrument_id), instrument_id=instrument_id)
         self.msgbus.subscribe("events.risk", self._on_risk_event)
         self.msgbus.subscribe(RISK_STATE_TOPIC, self._on_gate_state)
         if self._cfg.snapshot_interval_s > 0:
@@ -496,12 +502,15 @@ class RedisPublisherActor(Actor):
                 timedelta(seconds=self._cfg.snapshot_interval_s),
                 callback=lambda _event: self.publish_snapshot(),
             )
+        engine = find_risk_engine(self.msgbus)
+        if engine is not None:
+            self._write_state(engine.trading_state.name, "node started", self.clock.timestamp_ns())
 
     def on_stop(self) -> None:
         """Unsubscribe, take a last snapshot and close the connection."""
         for instrument_id in self._instrument_ids:
             for cls in (ModelSignal, RegimeLabel, RiskDecisionEvent):
-                self.unsubscribe_data(topic_data_type(cls, instrument_id))
+                self.unsubscribe_data(topic_data_type(cls, instrument_id), instrument_id=instrument_id)
         self.msgbus.unsubscribe("events.risk", self._on_risk_event)
         self.msgbus.unsubscribe(RISK_STATE_TOPIC, self._on_gate_state)
         if "redis_publisher_snapshot" in self.clock.timer_names:

@@ -113,8 +113,10 @@ def run_paper_node(
             node.dispose()
     if client.error is not None:
         error = repr(client.error)
+    # the client sets `finished` however its replay ended (also when a SIGINT cancelled it)
+    replayed_all = client.items_published == client.total_items
     return PaperRunResult(
-        finished=client.finished.is_set() and client.error is None and not timed_out,
+        finished=client.finished.is_set() and replayed_all and client.error is None and not timed_out,
         timed_out=timed_out,
         items=client.items_published,
         total=client.total_items,

@@ -1,7 +1,7 @@
 """Real-venue TradingNode configs built from the experiment config, validated without connecting.
 
 :func:`venue_node_config` builds the ``TradingNodeConfig`` of a live node on a real venue through
-NautilusTrader's adapters (Binance, Bybit; Interactive Brokers when ``ibapi`` is installed) from the
+NautilusTrader's adapters (Binance, Bybit, Interactive Brokers through ``nautilus-ibapi``) from the
 same :class:`~nautilus_ai.config.ExperimentConfig` a backtest and a paper node are built from: the
 actors, strategies and exec algorithms are those :func:`nautilus_ai.live.paper.paper_node_config`
 builds (so those of :func:`nautilus_ai.backtest.node_config.ml_run`), on the experiment's instruments
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
-from nautilus_trader.common.config import NautilusConfig, resolve_path
+from nautilus_trader.common.config import NautilusConfig, msgspec_decoding_hook, resolve_path
 from nautilus_trader.config import (
     ImportableActorConfig,
     InstrumentProviderConfig,
@@ -131,6 +131,8 @@ VENUE_SPECS: dict[str, VenueSpec] = {
 """The supported venues' adapter settings."""
 
 _IB_EXCHANGES = {"XNAS": "NASDAQ", "XNYS": "NYSE", "ARCX": "ARCA", "BATS": "BATS"}
+IB_ACCOUNT_ENV = "TWS_ACCOUNT"
+"""The variable NautilusTrader's IB execution factory reads the account id from (the config holds none)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +150,8 @@ class VenueValidation:
     used_instruments : tuple[str, ...]
         The instruments the components use (each one in ``instruments``).
     env_missing : tuple[str, ...]
-        Credential environment variables (names) that are not set in this process.
+        Credential environment variables (names) that are not set in this process (for Interactive
+        Brokers, :data:`IB_ACCOUNT_ENV` when the execution client has no ``account_id``).
 
     """
 
@@ -262,7 +265,7 @@ def venue_node_config(
     cfg : ExperimentConfig
         The experiment config the backtest and the paper node are built from.
     venue : {"binance", "bybit", "interactive_brokers"}
-        The venue. Interactive Brokers needs the ``ibapi`` package.
+        The venue.
     registry_path, model_version, regime_version
         The model registry and the registered models the SignalActors (RegimeActors) serve.
     symbols : Mapping[str, str], optional
@@ -455,7 +458,7 @@ def validate_venue_config(
                     f"{kind}[{client_id}].{secret} holds a value: keys come from environment variables only"
                 )
         try:
-            type(client).parse(client.json())
+            parse_client_config(client)
         except Exception as error:
             raise ConfigError(
                 f"{kind}[{client_id}] does not parse as {type(client).__name__}: {error}"
@@ -505,6 +508,8 @@ def validate_venue_config(
         default_key, default_secret = credential_env(venue, testnet=testnet)  # type: ignore[arg-type]
         names = (api_key_env or default_key, api_secret_env or default_secret)
         env_missing = tuple(n for n in names if not os.environ.get(n))
+    elif getattr(config.exec_clients[client_id], "account_id", "") is None:  # IB: the gateway's account
+        env_missing = () if os.environ.get(IB_ACCOUNT_ENV) else (IB_ACCOUNT_ENV,)
     return VenueValidation(
         venue=client_id,
         components=len(components),
@@ -512,6 +517,44 @@ def validate_venue_config(
         used_instruments=tuple(sorted(used)),
         env_missing=env_missing,
     )
+
+
+def parse_client_config(client: NautilusConfig) -> NautilusConfig:
+    """Return ``client`` parsed back from its JSON into its class (a round trip, nothing connects).
+
+    A field whose annotation msgspec cannot decode is decoded as the plain JSON value and handed to
+    the class's constructor as such: Interactive Brokers' ``market_data_type`` is annotated with
+    ``ibapi``'s ``MarketDataTypeEnum``, an object rather than a type, so
+    ``InteractiveBrokersDataClientConfig.parse`` fails on any input while its values (ints) encode.
+
+    Raises
+    ------
+    Exception
+        Whatever msgspec or the class raises on a value that does not round-trip.
+
+    """
+    cls = type(client)
+    raw = client.json()
+    fields = msgspec.structs.fields(cls)
+    undecodable = [f.name for f in fields if not _decodable(f.type)]
+    if not undecodable:
+        return cls.parse(raw)
+    # every field is in the JSON (encoded with its value), so the stand-in needs no defaults
+    stand_in = msgspec.defstruct(
+        f"{cls.__name__}RoundTrip",
+        [(f.name, Any if f.name in undecodable else f.type) for f in fields],
+        kw_only=True,
+    )
+    decoded = msgspec.json.decode(raw, type=stand_in, dec_hook=msgspec_decoding_hook)
+    return cls(**msgspec.structs.asdict(decoded))
+
+
+def _decodable(annotation: Any) -> bool:
+    try:
+        msgspec.json.Decoder(annotation, dec_hook=msgspec_decoding_hook)
+    except TypeError:
+        return False
+    return True
 
 
 def build_venue_node(config: TradingNodeConfig) -> Any:
@@ -666,7 +709,7 @@ def _client_configs(
     except ImportError as error:
         raise ConfigError(
             f"venue 'interactive_brokers' needs NautilusTrader's IB adapter, which does not import: {error} "
-            "(install ibapi: pip install nautilus_trader[ib])"
+            "(its ibapi module comes from nautilus-ibapi, a dependency of nautilus-ai: run make setup)"
         ) from None
     ib_provider = ib_config.InteractiveBrokersInstrumentProviderConfig(load_ids=load_ids)
     gateway_port = port if port is not None else (4002 if testnet else 4001)

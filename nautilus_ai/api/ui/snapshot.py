@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from nautilus_ai.api.state import StateReader, parse_attributions
+from nautilus_ai.api.state import StateReader, parse_attributions, position_summary
 from nautilus_ai.errors import DataError
 
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
@@ -22,10 +22,28 @@ RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 def open_positions(positions: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Return the open positions from each position's events in the node's cache (pure).
 
-    A position is open when its last event is not ``PositionClosed`` and its side is not ``FLAT``.
+    NautilusTrader's Redis cache keeps a position's ``OrderFilled`` events: those are folded by
+    :func:`~nautilus_ai.api.state.position_summary` (open when the net quantity is not zero; no PnL).
+    A list of position events (``PositionOpened`` / ``PositionChanged`` / ``PositionClosed``) is open
+    when its last event is not ``PositionClosed`` and its side is not ``FLAT``.
     """
     out: list[dict[str, Any]] = []
     for position_id, events in sorted(positions.items()):
+        if any(isinstance(e, dict) and e.get("type") == "OrderFilled" for e in events):
+            summary = position_summary(position_id, events)
+            if summary["side"] != "FLAT":
+                out.append(
+                    {
+                        "position_id": position_id,
+                        "instrument_id": str(summary["instrument_id"] or ""),
+                        "side": summary["side"],
+                        "quantity": abs(float(summary["quantity"])),
+                        "avg_px_open": float(summary["avg_px_open"] or 0),
+                        "unrealized_pnl": "",
+                        "realized_pnl": "",
+                    }
+                )
+            continue
         last = next((e for e in reversed(events) if isinstance(e, dict)), None)
         if last is None or last.get("type") == "PositionClosed" or str(last.get("side", "")) == "FLAT":
             continue

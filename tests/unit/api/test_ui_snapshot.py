@@ -45,6 +45,35 @@ def test_open_positions_keeps_only_positions_whose_last_event_is_open() -> None:
     ]
 
 
+def test_open_positions_folds_the_fills_a_node_cache_keeps_per_position() -> None:
+    def fill(side: str, qty: str, px: str, ts: int) -> dict[str, object]:
+        return {
+            "type": "OrderFilled",
+            "instrument_id": "AAPL.XNAS",
+            "position_id": "AAPL.XNAS-MLStrategy-000",
+            "order_side": side,
+            "last_qty": qty,
+            "last_px": px,
+            "ts_event": str(ts),
+        }
+
+    positions = {
+        "AAPL.XNAS-MLStrategy-000": [fill("SELL", "100", "80.0", 1), fill("SELL", "50", "86.0", 2)],
+        "AAPL.XNAS-MLStrategy-001": [fill("BUY", "10", "80.0", 1), fill("SELL", "10", "81.0", 2)],
+    }
+    assert open_positions(positions) == [
+        {
+            "position_id": "AAPL.XNAS-MLStrategy-000",
+            "instrument_id": "AAPL.XNAS",
+            "side": "SHORT",
+            "quantity": 150.0,
+            "avg_px_open": 82.0,
+            "unrealized_pnl": "",
+            "realized_pnl": "",
+        }
+    ]
+
+
 def test_signal_view_orders_attributions_by_magnitude_and_survives_bad_text() -> None:
     view = signal_view({"probability": 0.7, "top_attributions": "a:+0.1;b:-0.5;c:+0.3"}, top=2)
     assert view["attributions"] == [{"feature": "b", "value": -0.5}, {"feature": "c", "value": 0.3}]

@@ -7,16 +7,23 @@ from typing import Any
 
 import msgspec
 import pytest
+from ibapi.common import MarketDataTypeEnum as IBMarketDataTypeEnum
 from nautilus_trader.adapters.binance.common.enums import BinanceAccountType, BinanceEnvironment
 from nautilus_trader.adapters.binance.config import BinanceDataClientConfig, BinanceExecClientConfig
 from nautilus_trader.adapters.bybit.config import BybitDataClientConfig
+from nautilus_trader.adapters.interactive_brokers.config import (
+    InteractiveBrokersDataClientConfig,
+    InteractiveBrokersExecClientConfig,
+)
 from nautilus_trader.config import ImportableActorConfig
 
 from nautilus_ai.config import ExperimentConfig
 from nautilus_ai.errors import ConfigError
 from nautilus_ai.live.paper import paper_node_config
 from nautilus_ai.live.venues import (
+    IB_ACCOUNT_ENV,
     map_instruments,
+    parse_client_config,
     validate_venue_config,
     venue_node_config,
     with_credentials,
@@ -168,29 +175,82 @@ def test_validation_rejects_broken_paths_and_unloaded_instruments(setup: dict[st
         validate_venue_config(narrow)
 
 
-def test_interactive_brokers_needs_its_adapter(setup: dict[str, Any]) -> None:
-    try:
-        import ibapi  # noqa: F401
-    except ImportError:
-        with pytest.raises(ConfigError, match="ibapi"):
-            venue_node_config(
-                setup["cfg"], "interactive_brokers", registry_path=setup["registry"], model_version="m"
-            )
-        return
-    config = venue_node_config(
-        setup["cfg"], "interactive_brokers", registry_path=setup["registry"], model_version="m"
+def _ib(setup: dict[str, Any], **kwargs: Any) -> Any:
+    return venue_node_config(
+        setup["cfg"], "interactive_brokers", registry_path=setup["registry"], model_version="m-1", **kwargs
     )
-    assert validate_venue_config(config).instruments == ("AAPL.NASDAQ", "MSFT.NASDAQ")
 
 
-def test_example_script_prints_a_validated_config() -> None:
+def test_interactive_brokers_config_maps_us_equities_and_validates_without_a_gateway(
+    setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _ib(setup)
+    paper = paper_node_config(
+        setup["cfg"], setup["catalog"], registry_path=setup["registry"], model_version="m-1"
+    )
+    assert [a.actor_path for a in config.actors] == [a.actor_path for a in paper.actors]
+    assert [s.strategy_path for s in config.strategies] == [s.strategy_path for s in paper.strategies]
+    text = msgspec.json.encode([s.config for s in config.strategies]).decode()
+    assert "AAPL.NASDAQ" in text and "MSFT.NASDAQ" in text and "XNAS" not in text
+    assert set(config.data_clients) == {"IB"} and set(config.exec_clients) == {"IB"}
+    data, execution = config.data_clients["IB"], config.exec_clients["IB"]
+    assert isinstance(data, InteractiveBrokersDataClientConfig)
+    assert isinstance(execution, InteractiveBrokersExecClientConfig)
+    assert (data.ibg_host, data.ibg_port, execution.ibg_port) == ("127.0.0.1", 4002, 4002)  # paper gateway
+    assert {str(i) for i in data.instrument_provider.load_ids} == {"AAPL.NASDAQ", "MSFT.NASDAQ"}
+    assert execution.instrument_provider == data.instrument_provider and execution.account_id is None
+    assert config.exec_engine.reconciliation is True
+
+    monkeypatch.delenv(IB_ACCOUNT_ENV, raising=False)
+    report = validate_venue_config(config)
+    assert report.venue == "IB" and report.instruments == ("AAPL.NASDAQ", "MSFT.NASDAQ")
+    assert report.used_instruments == report.instruments
+    assert report.env_missing == (IB_ACCOUNT_ENV,)  # the gateway's account id, read when connecting
+    monkeypatch.setenv(IB_ACCOUNT_ENV, "DU0000000")
+    assert validate_venue_config(config).env_missing == ()
+    live = _ib(setup, testnet=False, ib_host="10.0.0.5", ib_client_id=7)
+    assert (live.data_clients["IB"].ibg_port, live.exec_clients["IB"].ibg_client_id) == (4001, 7)
+    assert validate_venue_config(live).venue == "IB"
+
+
+def test_interactive_brokers_client_configs_round_trip_through_json(setup: dict[str, Any]) -> None:
+    config = _ib(setup, ib_port=4999)
+    data = config.data_clients["IB"]
+    with pytest.raises(TypeError, match="not supported"):  # why the plain parse cannot be used
+        type(data).parse(data.json())
+    parsed = parse_client_config(data)
+    assert isinstance(parsed, InteractiveBrokersDataClientConfig)
+    assert (parsed.ibg_port, parsed.market_data_type) == (4999, IBMarketDataTypeEnum.REALTIME)
+    assert {str(i) for i in parsed.instrument_provider.load_ids} == {"AAPL.NASDAQ", "MSFT.NASDAQ"}
+    assert parse_client_config(config.exec_clients["IB"]).ibg_port == 4999
+    broken = msgspec.structs.replace(
+        config, data_clients={"IB": msgspec.structs.replace(data, ibg_port="not a port")}
+    )
+    with pytest.raises(ConfigError, match=r"data_clients\[IB\] does not parse.*ibg_port"):
+        validate_venue_config(broken)
+
+
+def test_interactive_brokers_needs_a_symbol_for_instruments_off_its_exchanges(setup: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"BTCUSDT\.BINANCE has no interactive_brokers symbol"):
+        map_instruments(["BTCUSDT.BINANCE"], "interactive_brokers")
+    mapped = map_instruments(
+        ["AAPL.XNAS", "EURUSD.SIM"], "interactive_brokers", {"EURUSD.SIM": "EUR/USD.IDEALPRO"}
+    )
+    assert mapped == {"AAPL.XNAS": "AAPL.NASDAQ", "EURUSD.SIM": "EUR/USD.IDEALPRO"}
+
+
+@pytest.mark.parametrize(
+    ("script", "instrument"),
+    [("binance_testnet.py", "BTCUSDT.BINANCE"), ("interactive_brokers_paper.py", "AAPL.NASDAQ")],
+)
+def test_example_script_prints_a_validated_config(script: str, instrument: str) -> None:
     import subprocess
     import sys
 
-    script = Path(__file__).resolve().parents[3] / "examples" / "venues" / "binance_testnet.py"
+    path = Path(__file__).resolve().parents[3] / "examples" / "venues" / script
     result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "validated" in result.stdout and "BTCUSDT.BINANCE" in result.stdout
+    assert "validated" in result.stdout and instrument in result.stdout
     assert "not connected" in result.stdout
