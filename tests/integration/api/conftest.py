@@ -1,4 +1,11 @@
-"""A live API server on a free localhost port, against the real Redis, with a node's state written into it."""
+"""Fixtures of the API tests.
+
+* ``live_api_factory`` / ``live_api``: a live API server on a free localhost port, against the real Redis,
+  with a node's state written into it (no node runs);
+* ``paper_training`` (session) and ``paper_stack`` (module): the README's paper node and sidecar started
+  from the CLI as processes (:mod:`paper_stack`);
+* ``browser``: headless Chromium driven by Selenium (:mod:`dashboard_driver`).
+"""
 
 from __future__ import annotations
 
@@ -16,11 +23,13 @@ from typing import Any
 import pytest
 import redis
 import uvicorn
+from dashboard_driver import start_browser
 from nautilus_trader.model.events import OrderAccepted, OrderFilled, OrderInitialized, OrderSubmitted
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 from nautilus_trader.test_kit.stubs.events import TestEventStubs
 from nautilus_trader.test_kit.stubs.execution import TestExecStubs
+from paper_stack import PaperStack, Trained, start_stack, train
 
 from nautilus_ai.api.app import create_app
 from nautilus_ai.api.auth import KeyStore
@@ -299,3 +308,35 @@ def live_api_factory(tmp_path: Path) -> Iterator[object]:
 def live_api(live_api_factory: object) -> LiveApi:
     """A started server with default settings."""
     return live_api_factory()  # type: ignore[operator]
+
+
+@pytest.fixture(scope="session")
+def paper_training(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """A walk-forward's registry on the bundled AAPL bars (shared; each stack copies the registry)."""
+    return train(tmp_path_factory.mktemp("paper-training"))
+
+
+@pytest.fixture(scope="module")
+def paper_stack(paper_training: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PaperStack]:
+    """The README's paper node and sidecar, started from the CLI; stopped and its Redis keys deleted after."""
+    stack = start_stack(paper_training, tmp_path_factory.mktemp("paper-stack"))
+    yield stack
+    stack.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """A headless Chromium WebDriver (profile in the test's tmp dir), quit after the test."""
+    driver = start_browser(tmp_path / "chromium-profile")
+    yield driver
+    driver.quit()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Add the paper node's and sidecar's output to the report of a failed test that used them."""
+    outcome = yield
+    report = outcome.get_result()
+    stack = getattr(item, "funcargs", {}).get("paper_stack")
+    if report.failed and isinstance(stack, PaperStack):
+        report.sections.append(("paper node and sidecar output", stack.logs()))

@@ -2,12 +2,14 @@
 
 A real sidecar (``create_app`` + ``ui_router``) runs under uvicorn against the real Redis. The node's
 state is written into Redis through ``RedisStatePublisher`` (signals, regimes, risk decisions, risk
-snapshot, trading state) and the node's cache (an open position), the way a paper node's
+snapshot, trading state) and the node's cache (a position's fill), the way a paper node's
 ``RedisPublisherActor`` and cache do; no TradingNode runs. Controls travel the real path
 (page -> ``/ui/actions`` -> ``ControlClient`` -> Redis command stream -> ack stream), answered by a
 thread that acts as the node's ControlActor: it validates the command with ``control.parse_args``,
 applies ``halt``/``resume`` by publishing the new trading state and ``promote`` to a real
-``ModelRegistry``, and acks. Screenshots of every page go to the test's tmp dir (``screenshots/``).
+``ModelRegistry``, and acks. Screenshots of every page go to the test's tmp dir (``screenshots/``) and
+to ``$NAUTILUS_AI_ARTIFACTS_DIR/dashboard-stand-in/`` when set. ``test_dashboard_paper_node.py`` runs
+the same dashboard on a real paper node started from the CLI.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 import pytest
 import redis
 import uvicorn
+from dashboard_driver import browser_available, controls, live, login, screenshot, text, wait
 
 from nautilus_ai.api.app import create_app
 from nautilus_ai.api.auth import KeyStore
@@ -39,8 +42,7 @@ from nautilus_ai.live.redis_publisher import RedisStatePublisher, risk_snapshot
 from nautilus_ai.test_kit import small_experiment
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = "dashboard-stand-in"
 INSTRUMENT = "AUD/USD.SIM"
 NAMES = ["ret_1", "ret_5", "vol_20"]
 
@@ -56,7 +58,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not _redis_up(), reason="needs redis-server on 127.0.0.1:6379"),
     pytest.mark.skipif(
-        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        not browser_available(),
         reason="needs /usr/bin/chromium and /usr/bin/chromedriver (scripts/ensure-chromium.sh)",
     ),
 ]
@@ -80,9 +82,8 @@ def _signal(version: str, probability: float, direction: int, ts: int) -> ModelS
 
 
 def _write_node_state(settings: ApiSettings) -> None:
-    from nautilus_trader.model.events import PositionOpened
+    from nautilus_trader.model.events import OrderFilled
     from nautilus_trader.model.identifiers import InstrumentId, PositionId
-    from nautilus_trader.model.position import Position
     from nautilus_trader.test_kit.providers import TestInstrumentProvider
     from nautilus_trader.test_kit.stubs.events import TestEventStubs
     from nautilus_trader.test_kit.stubs.execution import TestExecStubs
@@ -130,9 +131,8 @@ def _write_node_state(settings: ApiSettings) -> None:
     instrument = TestInstrumentProvider.default_fx_ccy("AUD/USD")
     order = TestExecStubs.market_order(instrument=instrument)
     fill = TestEventStubs.order_filled(order, instrument, position_id=PositionId("P-UI-1"))
-    opened = PositionOpened.to_dict(TestEventStubs.position_opened(Position(instrument, fill)))
     client = redis.Redis.from_url(REDIS_URL)
-    client.rpush(f"trader-{settings.trader_id}:positions:P-UI-1", json.dumps(opened))
+    client.rpush(f"trader-{settings.trader_id}:positions:P-UI-1", json.dumps(OrderFilled.to_dict(fill)))
     client.close()
 
 
@@ -277,100 +277,26 @@ def dashboard(tmp_path: Path) -> Iterator[Dashboard]:
     client.close()
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-
-
-def _wait(driver: Any, condition: Any, timeout: float = 15.0) -> Any:
-    from selenium.common.exceptions import (
-        NoAlertPresentException,
-        NoSuchElementException,
-        StaleElementReferenceException,
-    )
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    ignored = (NoSuchElementException, StaleElementReferenceException, NoAlertPresentException)
-    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(condition)
-
-
-def _login(driver: Any, dash: Dashboard, scope: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.get(dash.base_url + "/ui/")
-    assert driver.current_url.endswith("/ui/login")
-    driver.find_element(By.ID, "api-key").send_keys(dash.keys[scope])
-    driver.find_element(By.ID, "login-submit").click()
-    _wait(driver, lambda d: d.current_url.endswith("/ui/") and d.find_elements(By.ID, "ov-state"))
-
-
-def _text(driver: Any, element_id: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return str(driver.find_element(By.ID, element_id).text)
-
-
-def _live(driver: Any) -> None:
-    from selenium.common.exceptions import TimeoutException
-
-    try:
-        _wait(driver, lambda d: _text(d, "live-status") == "live")
-    except TimeoutException as error:
-        raise AssertionError(
-            f"the event stream did not open; browser log: {driver.get_log('browser')}"
-        ) from error
-
-
-def _controls(driver: Any) -> list[Any]:
-    from selenium.webdriver.common.by import By
-
-    return list(driver.find_elements(By.CSS_SELECTOR, "[data-control]"))
-
-
 def test_admin_sees_every_page_populated_and_a_signal_arrives_live(
     dashboard: Dashboard, browser: Any
 ) -> None:
     from selenium.webdriver.common.by import By
 
     dash, driver = dashboard, browser
-    _login(driver, dash, "admin")
+    login(driver, dash.base_url, dash.keys["admin"])
     assert driver.execute_script("return document.cookie") == "", "the session cookie must be HttpOnly"
-    _live(driver)
-    assert _text(driver, "ov-state") == "ACTIVE" and _text(driver, "trading-state") == "ACTIVE"
-    assert _text(driver, "ov-equity") == "100,500 USD"
-    assert _text(driver, "ov-drawdown") == f"{100 * (1 - 100_500 / 101_000):.2f}%"
+    live(driver)
+    assert text(driver, "ov-state") == "ACTIVE" and text(driver, "trading-state") == "ACTIVE"
+    assert text(driver, "ov-equity") == "100,500 USD"
+    assert text(driver, "ov-drawdown") == f"{100 * (1 - 100_500 / 101_000):.2f}%"
     positions = driver.find_element(By.ID, "positions-table").text
     assert "P-UI-1" in positions and "LONG" in positions and INSTRUMENT in positions
     assert "calm" in driver.find_element(By.ID, "regimes-table").text
-    assert {b.get_attribute("id") for b in _controls(driver)} == {"btn-halt", "btn-resume"}
-    driver.save_screenshot(str(dash.screenshots / "overview.png"))
+    assert {b.get_attribute("id") for b in controls(driver)} == {"btn-halt", "btn-resume"}
+    screenshot(driver, dash.screenshots, "overview", ARTIFACTS)
 
     driver.get(dash.base_url + "/ui/signals")
-    _live(driver)
+    live(driver)
     table = driver.find_element(By.ID, "signals-table")
     assert "aud-dir-1" in table.text and "vol_20 -0.300" in table.text
     assert len(driver.find_elements(By.CSS_SELECTOR, "#signal-charts circle.dot")) == 8
@@ -378,29 +304,29 @@ def test_admin_sees_every_page_populated_and_a_signal_arrives_live(
     publisher = RedisStatePublisher(dash.settings.trader_id, REDIS_URL, dash.settings.state_prefix)
     publisher.publish_signal(_signal("aud-dir-live", 0.91, 1, 1_800_000_000_000_000_000))
     publisher.close()
-    _wait(driver, lambda d: "aud-dir-live" in d.find_element(By.ID, "signals-table").text)
+    wait(driver, lambda d: "aud-dir-live" in d.find_element(By.ID, "signals-table").text)
     assert driver.execute_script("return window.__sameDocument") == "yes", "the page must not reload"
     assert "0.91" in driver.find_element(By.ID, "signals-table").text
     assert len(driver.find_elements(By.CSS_SELECTOR, "#signal-charts circle.dot")) == 9
-    driver.save_screenshot(str(dash.screenshots / "signals.png"))
+    screenshot(driver, dash.screenshots, "signals", ARTIFACTS)
 
     driver.get(dash.base_url + "/ui/risk")
-    _live(driver)
+    live(driver)
     assert "max_position_weight" in driver.find_element(By.ID, "decisions-table").text
-    assert _text(driver, "rk-gross") == "25,000 USD" and _text(driver, "rk-cvar-budget") == "budget 5.00%"
-    driver.save_screenshot(str(dash.screenshots / "risk.png"))
+    assert text(driver, "rk-gross") == "25,000 USD" and text(driver, "rk-cvar-budget") == "budget 5.00%"
+    screenshot(driver, dash.screenshots, "risk", ARTIFACTS)
 
     driver.get(dash.base_url + "/ui/models")
     champion = driver.find_element(By.CSS_SELECTOR, f"tr[data-version='{dash.champion}']")
     assert "champion" in champion.text and "auc=0.6" in champion.text
     assert driver.find_elements(By.CSS_SELECTOR, f"button.promote[data-version='{dash.challenger}']")
     assert driver.find_elements(By.CSS_SELECTOR, "button.rollback[data-name='aud-dir']")
-    driver.save_screenshot(str(dash.screenshots / "models.png"))
+    screenshot(driver, dash.screenshots, "models", ARTIFACTS)
     driver.find_element(By.CSS_SELECTOR, f"button.promote[data-version='{dash.challenger}']").click()
-    alert = _wait(driver, lambda d: d.switch_to.alert)
+    alert = wait(driver, lambda d: d.switch_to.alert)
     assert dash.challenger in alert.text
     alert.accept()
-    _wait(
+    wait(
         driver,
         lambda d: "champion" in d.find_element(By.CSS_SELECTOR, f"tr[data-version='{dash.challenger}']").text,
     )
@@ -410,18 +336,18 @@ def test_admin_sees_every_page_populated_and_a_signal_arrives_live(
     driver.get(dash.base_url + "/ui/runs")
     link = driver.find_element(By.LINK_TEXT, "wf-20260101-small")
     assert "sharpe=1.25" in driver.find_element(By.ID, "runs-table").text
-    driver.save_screenshot(str(dash.screenshots / "runs.png"))
+    screenshot(driver, dash.screenshots, "runs", ARTIFACTS)
     driver.get(link.get_attribute("href"))
-    assert _text(driver, "rep") == "walk-forward"
+    assert text(driver, "rep") == "walk-forward"
 
     driver.get(dash.base_url + "/ui/map")
-    _wait(
+    wait(
         driver,
         lambda d: d.execute_script(
             "const i = document.getElementById('system-map'); return i.complete && i.naturalWidth > 0;"
         ),
     )
-    driver.save_screenshot(str(dash.screenshots / "map.png"))
+    screenshot(driver, dash.screenshots, "map", ARTIFACTS)
     assert sorted(p.name for p in dash.screenshots.iterdir()) == [
         "map.png",
         "models.png",
@@ -436,37 +362,37 @@ def test_trade_key_halts_trading_from_the_page(dashboard: Dashboard, browser: An
     from selenium.webdriver.common.by import By
 
     dash, driver = dashboard, browser
-    _login(driver, dash, "trade")
-    _live(driver)
-    assert [b.get_attribute("id") for b in _controls(driver)] == ["btn-halt"], "resume needs admin"
+    login(driver, dash.base_url, dash.keys["trade"])
+    live(driver)
+    assert [b.get_attribute("id") for b in controls(driver)] == ["btn-halt"], "resume needs admin"
     reason = driver.find_element(By.ID, "control-reason")
     reason.clear()
     reason.send_keys("browser test halt")
     driver.find_element(By.ID, "btn-halt").click()
-    alert = _wait(driver, lambda d: d.switch_to.alert)
+    alert = wait(driver, lambda d: d.switch_to.alert)
     alert.dismiss()  # cancelling the confirmation sends nothing
     time.sleep(0.5)
     assert dash.commands == []
     driver.find_element(By.ID, "btn-halt").click()
-    _wait(driver, lambda d: d.switch_to.alert).accept()
-    _wait(driver, lambda d: _text(d, "ov-state") == "HALTED" and _text(d, "trading-state") == "HALTED")
-    assert _text(driver, "ov-state-reason").startswith("browser test halt")
+    wait(driver, lambda d: d.switch_to.alert).accept()
+    wait(driver, lambda d: text(d, "ov-state") == "HALTED" and text(d, "trading-state") == "HALTED")
+    assert text(driver, "ov-state-reason").startswith("browser test halt")
     assert [(c.kind, c.args) for c in dash.commands] == [("halt", {"reason": "browser test halt"})]
     assert dash.commands[0].actor.startswith("api:ui:ui-trade(")
-    driver.save_screenshot(str(dash.screenshots / "overview-halted.png"))
+    screenshot(driver, dash.screenshots, "overview-halted", ARTIFACTS)
 
 
 def test_read_only_key_sees_no_controls_and_the_server_refuses_them(
     dashboard: Dashboard, browser: Any
 ) -> None:
     dash, driver = dashboard, browser
-    _login(driver, dash, "read")
-    _live(driver)
-    assert _controls(driver) == []
+    login(driver, dash.base_url, dash.keys["read"])
+    live(driver)
+    assert controls(driver) == []
     for page in ("risk", "models"):
         driver.get(f"{dash.base_url}/ui/{page}")
-        assert _controls(driver) == [], page
-    driver.save_screenshot(str(dash.screenshots / "models-read-only.png"))
+        assert controls(driver) == [], page
+    screenshot(driver, dash.screenshots, "models-read-only", ARTIFACTS)
     status = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "fetch('/ui/actions/halt', {method: 'POST', headers: {'Content-Type': 'application/json',"
@@ -484,7 +410,7 @@ def test_a_wrong_key_does_not_log_in(dashboard: Dashboard, browser: Any) -> None
     driver.get(dash.base_url + "/ui/login")
     driver.find_element(By.ID, "api-key").send_keys(dash.keys["admin"][:-3] + "xyz")
     driver.find_element(By.ID, "login-submit").click()
-    _wait(driver, lambda d: _text(d, "login-error") == "Invalid or revoked API key.")
+    wait(driver, lambda d: text(d, "login-error") == "Invalid or revoked API key.")
     assert driver.get_cookies() == []
     driver.get(dash.base_url + "/ui/risk")
     assert driver.current_url.endswith("/ui/login")
