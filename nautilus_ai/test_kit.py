@@ -392,6 +392,52 @@ def one_fold_aapl(tmp_path: Path, *, test: str = "250D", **overrides: Any) -> di
     }
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def headless_chromium(profile: Path, *, page_load_timeout: float = 30.0) -> Any:
+    """Return a Selenium WebDriver of Debian's headless Chromium (``make browser`` installs it).
+
+    Parameters
+    ----------
+    profile : Path
+        The browser profile folder (a temporary folder of the test).
+    page_load_timeout : float, default 30.0
+        Seconds a page may take to load.
+
+    Returns
+    -------
+    selenium.webdriver.Chrome
+        The driver, with the browser console log captured (``goog:loggingPrefs``).
+
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(page_load_timeout)
+    return driver
+
+
 def binance_btcusdt_ticks() -> tuple[Instrument, list[TradeTick], list[QuoteTick]]:
     """Return the real Binance BTCUSDT trades (with aggressor sides) and quotes of ``../shared/data``.
 

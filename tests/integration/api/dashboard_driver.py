@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+from nautilus_ai.test_kit import CHROMEDRIVER, CHROMIUM, headless_chromium
+
 ARTIFACTS_ENV = "NAUTILUS_AI_ARTIFACTS_DIR"
 """Environment variable naming a folder that receives a copy of every screenshot (CI artifacts)."""
 
@@ -25,30 +25,7 @@ def browser_available() -> bool:
 
 def start_browser(profile: Path) -> Any:
     """Return a headless Chromium WebDriver with its profile in ``profile`` and the browser log on."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    return driver
+    return headless_chromium(profile)
 
 
 def wait(driver: Any, condition: Any, timeout: float = 15.0) -> Any:

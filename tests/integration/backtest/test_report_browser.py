@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from selenium import webdriver  # the dev extra; only Chromium itself may be absent (skip)
 
 from nautilus_ai.backtest.metrics import compute_metrics, simple_returns
 from nautilus_ai.backtest.overfitting import (
@@ -28,10 +27,7 @@ from nautilus_ai.backtest.report import write_run_report
 from nautilus_ai.backtest.report_plots import CHART_IDS
 from nautilus_ai.backtest.walkforward import run_walkforward
 from nautilus_ai.risk.montecarlo import block_bootstrap_scenarios
-from nautilus_ai.test_kit import demo_catalog, small_experiment
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+from nautilus_ai.test_kit import CHROMEDRIVER, CHROMIUM, demo_catalog, headless_chromium, small_experiment
 
 pytestmark = [
     pytest.mark.slow,
@@ -97,31 +93,10 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def page(run_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = headless_chromium(tmp_path_factory.mktemp("chromium-profile"), page_load_timeout=60)
     try:
-        driver.set_page_load_timeout(60)
         driver.get((run_dir / "report.html").as_uri())
         chart_ids = [CHART_IDS[k] for k in ("equity", "drawdown", "rolling_sharpe", "shap", "scenarios")]
         WebDriverWait(driver, 60).until(
