@@ -44,7 +44,7 @@ def _session_pids(session_id: int) -> list[int]:
 def _stop_session(head: subprocess.Popen) -> None:
     """Stop the Ray head started by the test and every process of its session, by process id."""
     session = head.pid  # start_new_session: the head's pid is its session id
-    for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+    for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
         pids = _session_pids(session)
         if not pids:
             break
